@@ -1,0 +1,38 @@
+/**
+ * sluice — low-latency WebSocket (RFC 6455), HTTP/1.1 and TLS primitives for
+ * Deno, Bun and Node.
+ *
+ * The core is a sans-IO codec (bytes in, messages out, no sockets) that runs
+ * anywhere a `Uint8Array` exists. Runtime transports wrap `Deno.connect`, Bun
+ * sockets and `node:net`/`node:tls` as Web Streams, and the clients and
+ * servers are built on those streams, so the same code runs on every runtime.
+ *
+ * @example Decode a frame
+ * ```ts
+ * import { FrameReader } from "@sluice/net";
+ * const reader = new FrameReader({ role: "client" });
+ * reader.push(new Uint8Array([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]));
+ * const msg = reader.next();
+ * if (msg?.type === "text") console.log(msg.text); // "Hello"
+ * ```
+ *
+ * @module
+ */
+
+// -- errors
+export {
+  ConnectionClosed,
+  ConnectionPoisoned,
+  ConnectionStale,
+  HandshakeError,
+  HttpParseError,
+  ProtocolError,
+  SluiceError,
+  TimeoutError,
+  TlsError,
+} from "./src/core/errors.ts";
+export type {
+  HandshakeErrorDetails,
+  ProtocolErrorOptions,
+  SluiceErrorOptions,
+} from "./src/core/errors.ts";
