@@ -36,3 +36,15 @@ export type {
   ProtocolErrorOptions,
   SluiceErrorOptions,
 } from "./src/core/errors.ts";
+
+// -- WebSocket codec (src/core/ws)
+
+// -- HTTP/1.1 codec (src/core/http1)
+
+// -- transports (src/transports)
+
+// -- WebSocket client and server (src/ws, src/server)
+
+// -- REST client (src/rest)
+
+// -- resilient client (src/client)
