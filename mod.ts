@@ -40,6 +40,13 @@ export type {
 // -- WebSocket codec (src/core/ws)
 
 // -- HTTP/1.1 codec (src/core/http1)
+export {
+  DEFAULT_HEAD_LIMITS,
+  HttpHeaders,
+  parseRequestHead,
+  parseResponseHead,
+} from "./src/core/http1/head.ts";
+export type { HeadLimits, RequestHead, ResponseHead } from "./src/core/http1/head.ts";
 
 // -- transports (src/transports)
 
