@@ -38,6 +38,21 @@ export type {
 } from "./src/core/errors.ts";
 
 // -- WebSocket codec (src/core/ws)
+export { FrameReader } from "./src/core/ws/frame_reader.ts";
+export type { FrameReaderOptions } from "./src/core/ws/frame_reader.ts";
+export { FrameWriter } from "./src/core/ws/frame_writer.ts";
+export type { DataOpcode, FrameWriterOptions } from "./src/core/ws/frame_writer.ts";
+export { WriteBuf } from "./src/core/ws/write_buf.ts";
+export { CloseCode, isValidCloseCode, retainMessage } from "./src/core/ws/message.ts";
+export type {
+  BinaryMessage,
+  CloseCodeValue,
+  CloseMessage,
+  Message,
+  PingMessage,
+  PongMessage,
+  TextMessage,
+} from "./src/core/ws/message.ts";
 
 // -- HTTP/1.1 codec (src/core/http1)
 export {
@@ -49,6 +64,24 @@ export {
 export type { HeadLimits, RequestHead, ResponseHead } from "./src/core/http1/head.ts";
 
 // -- transports (src/transports)
+export {
+  connect,
+  defaultTransport,
+  detectRuntime,
+  listen,
+  nodeTransport,
+} from "./src/transports/mod.ts";
+export type {
+  ClientTlsOptions,
+  Connection,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  NetAddr,
+  RuntimeName,
+  ServerTlsOptions,
+  Transport,
+} from "./src/transports/mod.ts";
 
 // -- WebSocket client and server (src/ws, src/server)
 

@@ -1,0 +1,75 @@
+/**
+ * Payload masking (RFC 6455 §5.3), a 32-bit word at a time.
+ *
+ * Masking is an XOR with a 4-byte key repeated over the payload. Doing it a
+ * word at a time needs the words to be 4-byte aligned in their ArrayBuffer,
+ * so the bytes before the first aligned address and after the last one are
+ * done singly, and the key is rotated to the phase of the first aligned byte.
+ *
+ * @module
+ */
+
+/** Below this many bytes, a plain byte loop beats making a word view. */
+const WORD_THRESHOLD = 32;
+
+// Scratch space to turn 4 key bytes into one platform-endian word.
+const keyBytes = new Uint8Array(4);
+const keyWord = new Uint32Array(keyBytes.buffer);
+
+/**
+ * XORs `data[start, end)` in place with `key` (4 bytes at `keyOffset`), where
+ * byte `start` takes key byte `phase & 3`.
+ *
+ * @param data The bytes to (un)mask in place.
+ * @param start First index to mask.
+ * @param end One past the last index to mask.
+ * @param key Array holding the 4 key bytes.
+ * @param keyOffset Index of the first key byte in `key`.
+ * @param phase Key phase of byte `start` (how many payload bytes precede it).
+ * @param words Optional Uint32Array over all of `data.buffer`, to avoid making one.
+ */
+export function maskInPlace(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  key: Uint8Array,
+  keyOffset: number,
+  phase: number,
+  words?: Uint32Array,
+): void {
+  const k0 = key[keyOffset],
+    k1 = key[keyOffset + 1],
+    k2 = key[keyOffset + 2],
+    k3 = key[keyOffset + 3];
+  let i = start;
+  if (end - start >= WORD_THRESHOLD) {
+    // Bytes up to the first 4-aligned address of the underlying buffer.
+    const base = data.byteOffset;
+    while (((base + i) & 3) !== 0) {
+      const p = (phase + i - start) & 3;
+      data[i] ^= p === 0 ? k0 : p === 1 ? k1 : p === 2 ? k2 : k3;
+      i++;
+    }
+    const p0 = (phase + i - start) & 3;
+    keyBytes[0] = key[keyOffset + (p0 & 3)];
+    keyBytes[1] = key[keyOffset + ((p0 + 1) & 3)];
+    keyBytes[2] = key[keyOffset + ((p0 + 2) & 3)];
+    keyBytes[3] = key[keyOffset + ((p0 + 3) & 3)];
+    const w = keyWord[0];
+    const n = (end - i) >>> 2;
+    if (n > 0) {
+      const firstWord = (base + i) >>> 2;
+      if (words !== undefined) {
+        for (let j = firstWord, last = firstWord + n; j < last; j++) words[j] ^= w;
+      } else {
+        const view = new Uint32Array(data.buffer, base + i, n);
+        for (let j = 0; j < n; j++) view[j] ^= w;
+      }
+      i += n << 2;
+    }
+  }
+  for (; i < end; i++) {
+    const p = (phase + i - start) & 3;
+    data[i] ^= p === 0 ? k0 : p === 1 ? k1 : p === 2 ? k2 : k3;
+  }
+}
