@@ -1,0 +1,130 @@
+/**
+ * Pieces every adapter shares around a socket's life: the connect deadline and
+ * abort handling, and a bounded queue of accepted connections behind a
+ * {@link Listener}. Runtime-neutral (timers only).
+ *
+ * @module
+ */
+import { connectTimeoutError, type ErrorContext } from "./error_map.ts";
+import { ACCEPT_QUEUE_LIMIT } from "./options.ts";
+import type { Connection, Listener, NetAddr } from "./types.ts";
+
+/** What {@link guardConnect} needs to bound a connect attempt. */
+export interface ConnectGuard<T> {
+  /** The attempt, rejecting with an already mapped error. */
+  readonly attempt: Promise<T>;
+  /** Stops the attempt (destroys the half-open socket) after a timeout or abort. */
+  readonly cancel: () => void;
+  /** Frees a connection that arrived after the caller gave up. */
+  readonly discard: (value: T) => void;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly ctx: ErrorContext;
+  readonly tls: boolean;
+}
+
+/**
+ * Races a connect attempt against its deadline and abort signal. A late
+ * success is discarded, so no socket leaks.
+ *
+ * @returns The attempt's value.
+ * @throws {TimeoutError} `CONNECT_TIMEOUT` past the deadline; the signal's reason on abort.
+ */
+export function guardConnect<T>(g: ConnectGuard<T>): Promise<T> {
+  const { signal } = g;
+  if (signal?.aborted) {
+    g.cancel();
+    g.attempt.then(g.discard, () => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const finish = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      return true;
+    };
+    const onAbort = () => {
+      if (!finish()) return;
+      g.cancel();
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      if (!finish()) return;
+      g.cancel();
+      reject(connectTimeoutError(g.ctx, g.timeoutMs, g.tls));
+    }, g.timeoutMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    g.attempt.then(
+      (value) => finish() ? resolve(value) : g.discard(value),
+      (err) => finish() && reject(err),
+    );
+  });
+}
+
+/**
+ * A {@link Listener} over a bounded queue: the adapter pushes accepted
+ * connections, `accept()` takes them. Past {@link ACCEPT_QUEUE_LIMIT} waiting
+ * connections new ones are closed at once, so an application that stops
+ * accepting cannot make memory grow.
+ */
+export class QueueListener implements Listener {
+  readonly addr: NetAddr;
+  #items: Connection[] = [];
+  #waiters: ((c: Connection | null) => void)[] = [];
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #stop: () => Promise<void>;
+  #signal: AbortSignal | undefined;
+  #onAbort = () => void this.close();
+
+  /**
+   * @param addr The bound address.
+   * @param stop Stops the runtime listener; called once by `close()`.
+   * @param signal Closes the listener when aborted.
+   */
+  constructor(addr: NetAddr, stop: () => Promise<void>, signal?: AbortSignal) {
+    this.addr = Object.freeze({ ...addr });
+    this.#stop = stop;
+    this.#signal = signal;
+    if (signal?.aborted) void this.close();
+    else signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** Whether `close()` was called. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Hands an accepted connection to a waiting `accept()`, or queues it (bounded). */
+  push(conn: Connection): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(conn);
+    else if (this.#closed || this.#items.length >= ACCEPT_QUEUE_LIMIT) conn.close();
+    else this.#items.push(conn);
+  }
+
+  accept(): Promise<Connection | null> {
+    const next = this.#items.shift();
+    if (next) return Promise.resolve(next);
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    for (const c of this.#items.splice(0)) c.close();
+    for (const w of this.#waiters.splice(0)) w(null);
+    this.#closing = this.#stop().catch(() => {});
+    return this.#closing;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Connection> {
+    // Ends when accept() yields null, i.e. once the listener is closed.
+    for (let c = await this.accept(); c !== null; c = await this.accept()) yield c;
+  }
+}

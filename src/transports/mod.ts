@@ -1,0 +1,35 @@
+/**
+ * Runtime transports: TCP and TLS connections as Web Streams on Deno, Bun and
+ * Node, behind one {@link Transport} contract. The adapter objects exported
+ * here load their runtime code on first use; import `./node.ts`, `./deno.ts`
+ * or `./bun.ts` directly to get one adapter alone.
+ *
+ * @module
+ */
+import { lazyTransport } from "./detect.ts";
+import type { Transport } from "./types.ts";
+
+export type {
+  ClientTlsOptions,
+  Connection,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  NetAddr,
+  ServerTlsOptions,
+  Transport,
+} from "./types.ts";
+export { connect, defaultTransport, detectRuntime, listen } from "./detect.ts";
+export type { RuntimeName } from "./detect.ts";
+
+/**
+ * The `node:net`/`node:tls` adapter (runs on Node, Deno and Bun), loaded on first use.
+ *
+ * @example Force the node:net adapter
+ * ```ts ignore
+ * import { connect, nodeTransport } from "@sluice/net";
+ * const conn = await connect({ hostname: "127.0.0.1", port: 8080, transport: nodeTransport });
+ * conn.close();
+ * ```
+ */
+export const nodeTransport: Transport = lazyTransport("node");

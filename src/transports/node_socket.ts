@@ -1,0 +1,224 @@
+/**
+ * Wraps a `node:net` / `node:tls` socket as a {@link Connection}. Used by the
+ * Node adapter, and so by every runtime that runs it (Deno and Bun implement
+ * `node:net`).
+ *
+ * Reading: the socket flows into the readable's queue and is `pause()`d as soon
+ * as the queue holds 64 KiB; `pull()` resumes it. While paused Node stops
+ * reading the fd, the kernel buffers fill and TCP flow control stalls the peer.
+ * Node hands a fresh `Buffer` per read, so chunks are enqueued without a copy.
+ *
+ * Writing: `socket.write()` returning true means the bytes were accepted, so
+ * the sink returns synchronously (no promise per write); false means Node's
+ * buffer passed its mark and the sink waits for `drain`.
+ *
+ * @module
+ */
+import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
+import { byteStrategy } from "./options.ts";
+import type { Connection, NetAddr } from "./types.ts";
+
+/** A closing socket that cannot flush (peer not reading) is destroyed after this. */
+const CLOSE_FLUSH_LIMIT_MS = 5_000;
+
+function family(f: string | undefined): NetAddr["family"] {
+  return f === "IPv4" || f === "IPv6" ? f : undefined;
+}
+
+/** What the adapter knows about the socket beyond node's fields. */
+export interface NodeSocketInfo {
+  readonly ctx: ErrorContext;
+  readonly tls: boolean;
+  /** Server side: the SNI name and client-certificate result. */
+  readonly serverName?: string;
+  readonly peerCertificateAuthorized?: boolean;
+}
+
+class NodeConnection implements Connection {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  readonly localAddr: NetAddr;
+  readonly remoteAddr: NetAddr;
+  readonly alpnProtocol?: string;
+  readonly serverName?: string;
+  readonly peerCertificateAuthorized?: boolean;
+  readonly closed: Promise<void>;
+  #socket: Socket;
+  #info: NodeSocketInfo;
+  #readCtl!: ReadableStreamDefaultController<Uint8Array>;
+  #writeCtl!: WritableStreamDefaultController;
+  #readDone = false;
+  #writeDone = false;
+  #closing = false;
+  #failure: Error | null = null;
+
+  constructor(socket: Socket, info: NodeSocketInfo) {
+    this.#socket = socket;
+    this.#info = info;
+    this.localAddr = Object.freeze({
+      hostname: socket.localAddress ?? "",
+      port: socket.localPort ?? 0,
+      family: family(socket.localFamily),
+    });
+    this.remoteAddr = Object.freeze({
+      hostname: socket.remoteAddress ?? info.ctx.hostname,
+      port: socket.remotePort ?? info.ctx.port,
+      family: family(socket.remoteFamily),
+    });
+    const alpn = (socket as TLSSocket).alpnProtocol;
+    if (typeof alpn === "string" && alpn) this.alpnProtocol = alpn;
+    if (info.serverName) this.serverName = info.serverName;
+    if (info.peerCertificateAuthorized !== undefined) {
+      this.peerCertificateAuthorized = info.peerCertificateAuthorized;
+    }
+    this.closed = new Promise((resolve) => {
+      if (socket.destroyed && socket.closed) resolve();
+      else socket.once("close", () => resolve());
+    });
+
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        this.#readCtl = c;
+      },
+      pull: () => {
+        if (this.#socket.isPaused()) this.#socket.resume();
+      },
+      cancel: () => {
+        this.#readDone = true;
+        this.#socket.destroy();
+      },
+    }, byteStrategy);
+
+    this.writable = new WritableStream<Uint8Array>({
+      start: (c) => {
+        this.#writeCtl = c;
+      },
+      write: (chunk) => this.#write(chunk),
+      close: () => this.#end(),
+      abort: () => {
+        this.#writeDone = true;
+        this.#socket.destroy();
+      },
+    }, byteStrategy);
+
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  #onData = (chunk: Uint8Array): void => {
+    if (this.#readDone) return;
+    this.#readCtl.enqueue(chunk);
+    if (this.#readCtl.desiredSize! <= 0) this.#socket.pause();
+  };
+
+  #onEnd = (): void => {
+    if (this.#readDone) return;
+    this.#readDone = true;
+    this.#readCtl.close();
+  };
+
+  #onError = (err: Error): void => {
+    this.#failure ??= streamErrorOf(err, this.#info.ctx, this.#info.tls);
+    if (!this.#readDone) {
+      this.#readDone = true;
+      this.#readCtl.error(this.#failure);
+    }
+    if (!this.#writeDone) {
+      this.#writeDone = true;
+      this.#writeCtl.error(this.#failure);
+    }
+  };
+
+  #onClose = (): void => {
+    // Without a prior 'end' or 'error' the socket was destroyed: locally
+    // (close(), cancel, abort) or by a reset that node reported as a plain close.
+    if (!this.#readDone) {
+      this.#readDone = true;
+      if (this.#closing) this.#readCtl.close();
+      else this.#readCtl.error(closedError(this.#info.ctx, "by the peer"));
+    }
+    if (!this.#writeDone) {
+      this.#writeDone = true;
+      this.#writeCtl.error(closedError(this.#info.ctx, this.#closing ? "locally" : "by the peer"));
+    }
+  };
+
+  #write(chunk: Uint8Array): Promise<void> | undefined {
+    if (!(chunk instanceof Uint8Array)) {
+      throw new TypeError(`a Connection accepts Uint8Array chunks: got ${typeof chunk}`);
+    }
+    const s = this.#socket;
+    if (s.destroyed || s.writableEnded) {
+      throw this.#failure ?? closedError(this.#info.ctx, this.#closing ? "locally" : "by the peer");
+    }
+    if (s.write(chunk)) return undefined;
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        s.off("drain", onDrain);
+        s.off("close", onClose);
+      };
+      const onDrain = () => {
+        done();
+        resolve();
+      };
+      const onClose = () => {
+        done();
+        reject(this.#failure ?? closedError(this.#info.ctx, "by the peer"));
+      };
+      s.on("drain", onDrain);
+      s.on("close", onClose);
+    });
+  }
+
+  #end(): Promise<void> {
+    this.#writeDone = true;
+    const s = this.#socket;
+    if (s.destroyed) return Promise.reject(this.#failure ?? closedError(this.#info.ctx, "by the peer"));
+    return new Promise((resolve, reject) => {
+      s.end(() => resolve());
+      s.once("close", () => this.#failure ? reject(this.#failure) : resolve());
+    });
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (!this.#readDone) {
+      this.#readDone = true;
+      this.#readCtl.close();
+    }
+    if (!this.#writeDone) {
+      this.#writeDone = true;
+      this.#writeCtl.error(closedError(this.#info.ctx, "locally"));
+    }
+    const s = this.#socket;
+    if (s.destroyed) return;
+    if (s.writableLength === 0 || s.writableFinished) {
+      // Everything is in the kernel: close(2) sends it, then FIN.
+      s.destroy();
+      return;
+    }
+    // Let node flush what it accepted, then free the socket; a peer that
+    // stopped reading cannot hold it longer than the limit.
+    s.resume();
+    s.end(() => s.destroy());
+    const timer = setTimeout(() => s.destroy(), CLOSE_FLUSH_LIMIT_MS);
+    (timer as { unref?: () => void }).unref?.();
+    s.once("close", () => clearTimeout(timer));
+  }
+}
+
+/**
+ * Wraps a connected node socket (TLS handshake done) as a {@link Connection}.
+ *
+ * @param socket A connected `net.Socket` or `tls.TLSSocket`.
+ * @param info Error context and server-side TLS facts.
+ * @returns The connection; it owns the socket from now on.
+ */
+export function wrapNodeSocket(socket: Socket, info: NodeSocketInfo): Connection {
+  return new NodeConnection(socket, info);
+}
