@@ -67,6 +67,7 @@ export type { HeadLimits, RequestHead, ResponseHead } from "./src/core/http1/hea
 export {
   connect,
   defaultTransport,
+  denoTransport,
   detectRuntime,
   listen,
   nodeTransport,

@@ -29,8 +29,8 @@ export function detectRuntime(): RuntimeName {
 }
 
 const loaders: Record<RuntimeName, () => Promise<Transport>> = {
-  // The native Deno and Bun adapters land next; until then every runtime runs node:net.
-  deno: async () => (await import("./node.ts")).nodeTransport,
+  deno: async () => (await import("./deno.ts")).denoTransport,
+  // The native Bun adapter lands next; until then Bun runs node:net.
   bun: async () => (await import("./node.ts")).nodeTransport,
   node: async () => (await import("./node.ts")).nodeTransport,
 };

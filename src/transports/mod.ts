@@ -33,3 +33,16 @@ export type { RuntimeName } from "./detect.ts";
  * ```
  */
 export const nodeTransport: Transport = lazyTransport("node");
+
+/**
+ * The native Deno adapter (`Deno.connect`, `Deno.listen`, rustls TLS), loaded on
+ * first use; only usable on Deno.
+ *
+ * @example Force the native Deno adapter
+ * ```ts ignore
+ * import { connect, denoTransport } from "@sluice/net";
+ * const conn = await connect({ hostname: "127.0.0.1", port: 8080, transport: denoTransport });
+ * conn.close();
+ * ```
+ */
+export const denoTransport: Transport = lazyTransport("deno");

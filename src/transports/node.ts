@@ -17,6 +17,16 @@ import { wrapNodeSocket } from "./node_socket.ts";
 import { normalizeConnect, normalizeListen } from "./options.ts";
 import type { Connection, ConnectOptions, Listener, ListenOptions, Transport } from "./types.ts";
 
+/**
+ * Makes a connected socket half-open capable (the peer's FIN ends only our
+ * readable). Set after the TLS handshake rather than as a constructor option:
+ * node leaks a TLS socket whose handshake the peer aborts when allowHalfOpen
+ * is set from the start (the socket never closes, `server.close()` hangs).
+ */
+function halfOpen(socket: net.Socket): void {
+  (socket as { allowHalfOpen: boolean }).allowHalfOpen = true;
+}
+
 function connect(options: ConnectOptions): Promise<Connection> {
   const o = normalizeConnect(options);
   const t = o.tls;
@@ -27,13 +37,12 @@ function connect(options: ConnectOptions): Promise<Connection> {
   const attempt = new Promise<Connection>((resolve, reject) => {
     const ready = () => {
       socket.off("error", reject);
+      halfOpen(socket);
       socket.setNoDelay(o.noDelay);
       resolve(wrapNodeSocket(socket, { ctx, tls: t !== null }));
     };
     if (t) {
-      // allowHalfOpen is honoured by tls.connect (it reaches the TLSSocket)
-      // but missing from some ConnectionOptions typings, hence the spread.
-      const opts: tls.ConnectionOptions = {
+      socket = tls.connect({
         host: o.hostname,
         port: o.port,
         servername: serverName,
@@ -44,8 +53,7 @@ function connect(options: ConnectOptions): Promise<Connection> {
         // Verification (chain, then the name: serverName or else the dialed
         // host) stays on unless the caller explicitly asked for insecure.
         rejectUnauthorized: !t.insecure,
-      };
-      socket = tls.connect({ ...opts, ...{ allowHalfOpen: true } }, ready);
+      }, ready);
     } else {
       socket = net.connect({ host: o.hostname, port: o.port, allowHalfOpen: true }, ready);
     }
@@ -103,8 +111,8 @@ async function listen(options: ListenOptions): Promise<Listener> {
       requestCert: t.requestClientCert,
       rejectUnauthorized: t.requireClientCert,
       ALPNProtocols: t.alpnProtocols,
-      allowHalfOpen: true,
     }, (s: tls.TLSSocket) => {
+      halfOpen(s);
       const name = (s as { servername?: string | false }).servername;
       take(s, {
         serverName: typeof name === "string" && name ? name : undefined,
