@@ -62,6 +62,30 @@ export {
   parseResponseHead,
 } from "./src/core/http1/head.ts";
 export type { HeadLimits, RequestHead, ResponseHead } from "./src/core/http1/head.ts";
+export { encodeChunk, LAST_CHUNK } from "./src/core/http1/chunked.ts";
+export type { BodyKind } from "./src/core/http1/framing.ts";
+export { ResponseReader } from "./src/core/http1/response_reader.ts";
+export type {
+  DataEvent,
+  EndEvent,
+  HeadEvent,
+  InformationalEvent,
+  MessageReaderOptions,
+  ResponseEvent,
+  ResponseReaderOptions,
+  TrailersEvent,
+} from "./src/core/http1/response_reader.ts";
+export { isUpgradeRequest, RequestReader } from "./src/core/http1/request_reader.ts";
+export type { RequestEvent, RequestReaderOptions } from "./src/core/http1/request_reader.ts";
+export { RequestWriter } from "./src/core/http1/request_writer.ts";
+export type {
+  BodyInit,
+  EncodedRequest,
+  HeaderInit,
+  QueryInit,
+  RequestInit,
+  RequestWriterOptions,
+} from "./src/core/http1/request_writer.ts";
 
 // -- transports (src/transports)
 export {

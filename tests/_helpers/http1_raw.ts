@@ -58,3 +58,63 @@ export function chunkings(input: Uint8Array, randomRuns = 8, seed = 1): Chunking
   }
   return out;
 }
+
+/** The subset of a reader's API {@link collect} drives. */
+export interface EventSource {
+  /** Adds bytes. */
+  push(chunk: Uint8Array): void;
+  /** Signals end of input. */
+  eof(): void;
+  /** Next event or null. */
+  next(): { type: string } | null;
+}
+
+/** A reader event flattened for deep comparison; data pieces are merged. */
+export type Flat = Record<string, unknown>;
+
+function latin1(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
+  return s;
+}
+
+/**
+ * Feeds pieces to a reader, draining events after each, and returns the
+ * events flattened: consecutive `data` events are merged into one `body`
+ * string so that every chunking gives the same list.
+ *
+ * @param reader A ResponseReader or RequestReader.
+ * @param pieces The input pieces.
+ * @param eof Whether to signal end of input after the last piece.
+ * @returns The flattened events.
+ */
+export function collect(reader: EventSource, pieces: Uint8Array[], eof = false): Flat[] {
+  const out: Flat[] = [];
+  const drain = () => {
+    for (let ev = reader.next(); ev !== null; ev = reader.next()) {
+      const e = ev as Record<string, unknown> & { type: string };
+      if (e.type === "data") {
+        const last = out[out.length - 1];
+        const text = latin1(e.data as Uint8Array);
+        if (last?.type === "body") last.body += text;
+        else out.push({ type: "body", body: text });
+      } else if (e.type === "head" || e.type === "informational") {
+        const head = e.head as Record<string, unknown> & { headers: Iterable<[string, string]> };
+        const { headers, ...rest } = head;
+        const flat: Flat = { ...e, head: { ...rest, headers: [...headers] } };
+        out.push(flat);
+      } else if (e.type === "trailers") {
+        out.push({ type: "trailers", trailers: [...(e.trailers as Iterable<[string, string]>)] });
+      } else out.push({ ...e });
+    }
+  };
+  for (const p of pieces) {
+    reader.push(p);
+    drain();
+  }
+  if (eof) {
+    reader.eof();
+    drain();
+  }
+  return out;
+}

@@ -110,7 +110,13 @@ function badByte(side: Side, buf: Uint8Array, at: number, where: string, code: s
  * Finds the end of the head: the offset after the empty line, or -1 when more
  * bytes are needed. Enforces both limits on what has arrived so far.
  */
-function findEnd(buf: Uint8Array, start: number, side: Side, limits: HeadLimits): number {
+function findEnd(
+  buf: Uint8Array,
+  start: number,
+  side: Side,
+  limits: HeadLimits,
+  startLines = 1,
+): number {
   const max = limits.maxHeaderBytes;
   let pos = start;
   let lines = 0;
@@ -129,7 +135,7 @@ function findEnd(buf: Uint8Array, start: number, side: Side, limits: HeadLimits)
       fail(side, "HTTP_BARE_LF", `line ending in LF without CR at offset ${lf} (RFC 9112 §2.2)`);
     }
     if (lf === pos || (lf === pos + 1 && buf[pos] === CR)) return lf + 1;
-    if (++lines > limits.maxHeaderCount + 1) {
+    if (++lines > limits.maxHeaderCount + startLines) {
       fail(
         side,
         "HTTP_TOO_MANY_HEADERS",
@@ -325,3 +331,33 @@ export function parseResponseHead(
     headLength: end,
   };
 }
+
+/** A parsed trailer section (RFC 9112 §7.1.2). */
+export interface FieldSection {
+  /** The fields. */
+  headers: HttpHeaders;
+  /** Bytes consumed, through the final empty line. */
+  length: number;
+}
+
+/**
+ * Parses a field section without a start line (the trailers after the last
+ * chunk), with the same rules and limits as a head. Internal to the codec.
+ *
+ * @param buf Bytes starting at the first trailer line (or the empty line).
+ * @param side Which side's rules apply (bare LF, error statuses).
+ * @param limits Resolved limits.
+ * @returns The fields, or `null` when more bytes are needed.
+ * @throws {HttpParseError} On malformed input or a limit exceeded.
+ */
+export function parseFieldSection(
+  buf: Uint8Array,
+  side: "request" | "response",
+  limits: HeadLimits,
+): FieldSection | null {
+  const end = findEnd(buf, 0, side, limits, 0);
+  if (end === -1) return null;
+  return { headers: parseFields(buf, 0, end, side), length: end };
+}
+
+export { resolveLimits };
