@@ -89,6 +89,7 @@ export type {
 
 // -- transports (src/transports)
 export {
+  bunTransport,
   connect,
   defaultTransport,
   denoTransport,

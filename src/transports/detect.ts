@@ -30,8 +30,7 @@ export function detectRuntime(): RuntimeName {
 
 const loaders: Record<RuntimeName, () => Promise<Transport>> = {
   deno: async () => (await import("./deno.ts")).denoTransport,
-  // The native Bun adapter lands next; until then Bun runs node:net.
-  bun: async () => (await import("./node.ts")).nodeTransport,
+  bun: async () => (await import("./bun.ts")).bunTransport,
   node: async () => (await import("./node.ts")).nodeTransport,
 };
 const loaded = new Map<RuntimeName, Promise<Transport>>();

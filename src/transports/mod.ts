@@ -46,3 +46,16 @@ export const nodeTransport: Transport = lazyTransport("node");
  * ```
  */
 export const denoTransport: Transport = lazyTransport("deno");
+
+/**
+ * The native Bun adapter (`Bun.connect`, `Bun.listen`), loaded on first use;
+ * only usable on Bun.
+ *
+ * @example Force the native Bun adapter
+ * ```ts ignore
+ * import { bunTransport, connect } from "@sluice/net";
+ * const conn = await connect({ hostname: "127.0.0.1", port: 8080, transport: bunTransport });
+ * conn.close();
+ * ```
+ */
+export const bunTransport: Transport = lazyTransport("bun");
