@@ -75,7 +75,10 @@ export function tlsErrorOf(err: unknown, ctx: ErrorContext): TlsError | null {
       { cause: err },
     );
   }
-  if (MISMATCH.has(code) || /NotValidForName|altname|hostname.*(match|mismatch)/i.test(msg)) {
+  if (
+    MISMATCH.has(code) ||
+    /NotValidForName|not valid for name|altname|hostname.*(match|mismatch)/i.test(msg)
+  ) {
     return new TlsError(
       "TLS_HOSTNAME_MISMATCH",
       `the TLS certificate of ${where(ctx)} is not valid for "${name}" (${detail}): ` +

@@ -138,7 +138,12 @@ async function listen(options: ListenOptions): Promise<Listener> {
   const a = server.address() as net.AddressInfo;
   listener = new QueueListener(
     { hostname: a.address, port: a.port, family: a.family === "IPv6" ? "IPv6" : "IPv4" },
-    () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // server.close() stops listening at once; its callback would also wait for
+    // every accepted connection to end, which listener.close() must not do.
+    () => {
+      server.close();
+      return Promise.resolve();
+    },
     o.signal,
   );
   return listener;
