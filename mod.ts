@@ -114,3 +114,83 @@ export type {
 // -- REST client (src/rest)
 
 // -- resilient client (src/client)
+export { systemClock } from "./src/client/clock.ts";
+export type { Clock, TimerHandle } from "./src/client/clock.ts";
+export {
+  ClientClosed,
+  ClientErrorCode,
+  HandshakerError,
+  NotConnected,
+  QueueFull,
+  SubscriberOverflow,
+} from "./src/client/errors.ts";
+export type { QueueFullDetails } from "./src/client/errors.ts";
+export {
+  BackoffPresets,
+  exponentialBackoff,
+  fixedDelay,
+  noRetry,
+  toRetryStrategy,
+} from "./src/client/retry.ts";
+export type {
+  ExponentialBackoffOptions,
+  FixedDelayOptions,
+  Jitter,
+  RetryFunction,
+  RetryStrategy,
+} from "./src/client/retry.ts";
+export { RetryTracker, shouldResetAttempts } from "./src/client/retry_tracker.ts";
+export type { RetryDecision, RetryTrackerOptions } from "./src/client/retry_tracker.ts";
+export { payloadBytes, utf8Length, WriteLedger } from "./src/client/ledger.ts";
+export type { MessageCount, Outgoing } from "./src/client/ledger.ts";
+export { SendQueue } from "./src/client/send_queue.ts";
+export type { QueueEntry, SendOptions, SendQueueOptions } from "./src/client/send_queue.ts";
+export { Broadcaster } from "./src/client/events.ts";
+export type {
+  ClientErrorEvent,
+  ClosedEvent,
+  ConnectedEvent,
+  ConnectingEvent,
+  ConnectionEvent,
+  DisconnectedEvent,
+  HandshakeFailedEvent,
+  ReconnectScheduledEvent,
+  SubscribeOptions,
+} from "./src/client/events.ts";
+export { StateTracker } from "./src/client/state.ts";
+export type { ClientState, ConnectionStatus } from "./src/client/state.ts";
+export {
+  chainHandshakes,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  runHandshake,
+} from "./src/client/handshake.ts";
+export type {
+  HandshakeConnection,
+  HandshakeContext,
+  Handshaker,
+} from "./src/client/handshake.ts";
+export {
+  authHandshake,
+  awaitReplies,
+  jsonSubscribeReply,
+  sendOutgoing,
+  subscribeHandshake,
+} from "./src/client/handshakers.ts";
+export type {
+  AuthHandshakeOptions,
+  HandshakerOptions,
+  ReplyClassifier,
+  SubscribeHandshakeOptions,
+  TokenSource,
+} from "./src/client/handshakers.ts";
+export { loggingExtension, statusExtension } from "./src/client/extensions.ts";
+export type {
+  ConnectionInfo,
+  DisconnectInfo,
+  ErrorInfo,
+  Extension,
+  LoggingOptions,
+  LogLevel,
+  StatusExtension,
+  StatusView,
+} from "./src/client/extensions.ts";

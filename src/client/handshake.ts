@@ -7,7 +7,6 @@
  * @module
  */
 import type { Message } from "../core/ws/message.ts";
-import type { WebSocketConnection } from "../ws/types.ts";
 import { type Clock, raceSignal, withTimeout } from "./clock.ts";
 import { ClientErrorCode, HandshakerError } from "./errors.ts";
 
@@ -15,13 +14,19 @@ import { ClientErrorCode, HandshakerError } from "./errors.ts";
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
- * The part of a connection a handshaker may use: a subset of
- * `WebSocketConnection`, plus the signal that aborts when the connection
- * drops or the handshake times out, and a way to pass on messages that are
- * not part of the handshake.
+ * The part of a connection a handshaker may use: `sendText`, `sendBinary` and
+ * `recv` exactly as on `WebSocketConnection` (of which this is a structural
+ * subset), plus the signal that aborts when the connection drops or the
+ * handshake times out, and a way to pass on messages that are not part of
+ * the handshake.
  */
-export interface HandshakeConnection
-  extends Pick<WebSocketConnection, "sendText" | "sendBinary" | "recv"> {
+export interface HandshakeConnection {
+  /** Sends a text message; resolves when its frame is handed to the socket. */
+  sendText(text: string): Promise<void>;
+  /** Sends a binary message; resolves when its frame is handed to the socket. */
+  sendBinary(data: Uint8Array): Promise<void>;
+  /** The next message, or null once the connection closed cleanly. */
+  recv(): Promise<Message | null>;
   /** Aborts when the connection drops or this handshake's time is up. */
   readonly signal: AbortSignal;
   /**

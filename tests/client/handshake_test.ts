@@ -259,3 +259,12 @@ describe("handshake", () => {
     assert.throws(() => chainHandshakes({} as never), /argument 0 is not a Handshaker/);
   });
 });
+
+// Compile-time check: a WebSocketConnection provides everything a
+// HandshakeConnection needs but the signal and forward().
+type _Subset = Pick<
+  import("../../src/ws/types.ts").WebSocketConnection,
+  "sendText" | "sendBinary" | "recv"
+> extends Omit<HandshakeConnection, "signal" | "forward"> ? true : never;
+const _isSubset: _Subset = true;
+void _isSubset;
