@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SluiceError } from "../../src/core/errors.ts";
 import { detectRuntime, lazyTransport } from "../../src/transports/detect.ts";
-import { connect, listen } from "../../src/transports/mod.ts";
+import { connect, defaultTransport, listen } from "../../src/transports/mod.ts";
 import { normalizeConnect, normalizeListen } from "../../src/transports/options.ts";
 import { withListener } from "../_helpers/net.ts";
 
@@ -44,6 +44,7 @@ describe("transports: options, detection, listen errors", () => {
 
   test("the detected runtime's adapter is the default one", async () => {
     const name = detectRuntime();
+    assert.equal((await defaultTransport()).name, name);
     assert.ok(["deno", "bun", "node"].includes(name));
     const g = globalThis as { Deno?: unknown; Bun?: unknown };
     assert.equal(name, g.Deno ? "deno" : g.Bun ? "bun" : "node");
