@@ -43,6 +43,22 @@ export type { FrameReaderOptions } from "./src/core/ws/frame_reader.ts";
 export { FrameWriter } from "./src/core/ws/frame_writer.ts";
 export type { DataOpcode, FrameWriterOptions } from "./src/core/ws/frame_writer.ts";
 export { WriteBuf } from "./src/core/ws/write_buf.ts";
+export {
+  buildAcceptResponse,
+  buildClientHandshake,
+  buildRejectResponse,
+  computeAccept,
+  parseUpgradeRequest,
+  validateServerHandshake,
+} from "./src/core/ws/handshake.ts";
+export type {
+  AcceptOptions,
+  ClientHandshake,
+  ClientHandshakeOptions,
+  HandshakeResult,
+  RejectOptions,
+  UpgradeRequest,
+} from "./src/core/ws/handshake.ts";
 export { CloseCode, isValidCloseCode, retainMessage } from "./src/core/ws/message.ts";
 export type {
   BinaryMessage,

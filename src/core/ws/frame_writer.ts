@@ -29,6 +29,8 @@ const OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa;
 /** Frames up to this size are carved out of a shared slab instead of allocated alone. */
 const SLAB_SIZE = 64 * 1024;
 const SMALL = 4096;
+const TINY = 64;
+const SMALL_COPY = 48; // payloads copied byte by byte rather than with set()
 const KEY_BATCH = 1024; // mask keys fetched per getRandomValues call
 
 const encoder = new TextEncoder();
@@ -77,9 +79,9 @@ export class FrameWriter {
   readonly #mask: boolean;
   readonly #maxFrame: number;
   readonly #random: (bytes: Uint8Array) => void;
-  #keys = EMPTY;
+  #keys: Uint8Array = EMPTY;
   #keyPos = 0;
-  #slab = EMPTY;
+  #slab: Uint8Array = EMPTY;
   #slabPos = 0;
 
   /**
@@ -109,6 +111,25 @@ export class FrameWriter {
    * @returns The frame bytes (several frames when fragmenting).
    */
   text(text: string): Uint8Array {
+    if (text.length <= SMALL_COPY && this.#maxFrame === Infinity) {
+      // Short ASCII text: write the bytes directly, no encoder call.
+      const len = text.length;
+      const hl = headerLength(len, this.#mask);
+      const out = this.#take(hl + len, hl);
+      let i = 0;
+      for (; i < len; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 0x80) break;
+        out[hl + i] = c;
+      }
+      if (i === len) {
+        this.#writeHeader(out, 0, 0x1, len, true);
+        if (this.#mask) {
+          for (let j = 0; j < len; j++) out[hl + j] ^= out[hl - 4 + (j & 3)];
+        }
+        return out;
+      }
+    }
     if (text.length * 3 <= SMALL && this.#maxFrame === Infinity) {
       // Encode straight into the slab behind the largest possible header.
       const room = HEADROOM + text.length * 3;
@@ -211,6 +232,57 @@ export class FrameWriter {
   }
 
   /**
+   * Appends a whole frame (header, payload, mask) to the end of `buf`'s
+   * payload, so many frames can be batched into one socket write with no
+   * allocation per frame. Does not fragment.
+   *
+   * @param buf The batch being built.
+   * @param opcode "text", "binary", "ping" or "pong".
+   * @param payload The payload; it is copied, not modified.
+   * @throws {RangeError} When a ping or pong payload is over 125 bytes.
+   */
+  appendFrame(buf: WriteBuf, opcode: DataOpcode | "ping" | "pong", payload: Uint8Array): void {
+    const op = opcode === "ping" ? OP_PING : opcode === "pong" ? OP_PONG : OPCODES[opcode];
+    const len = payload.length;
+    if (op >= OP_CLOSE && len > 125) {
+      throw new RangeError(
+        `${opcode} payload must be at most 125 bytes (RFC 6455 §5.5): got ${len}`,
+      );
+    }
+    const hl = headerLength(len, this.#mask);
+    buf.ensure(hl + len);
+    const out = buf.bytes, at = buf.end, p = at + hl;
+    this.#writeHeader(out, at, op, len, true);
+    if (len <= SMALL_COPY && this.#mask) {
+      for (let i = 0; i < len; i++) out[p + i] = payload[i] ^ out[p - 4 + (i & 3)];
+    } else {
+      out.set(payload, p);
+      if (this.#mask) maskInPlace(out, p, p + len, out, p - 4, 0);
+    }
+    buf.commit(hl + len);
+  }
+
+  /**
+   * Appends a whole text frame to `buf`, encoding the text straight into it.
+   *
+   * @param buf The batch being built.
+   * @param text The message text.
+   */
+  appendText(buf: WriteBuf, text: string): void {
+    const bound = text.length * 3;
+    const guess = headerLength(bound, this.#mask);
+    buf.ensure(guess + bound);
+    const out = buf.bytes, at = buf.end;
+    const { written } = encoder.encodeInto(text, out.subarray(at + guess, at + guess + bound));
+    const hl = headerLength(written, this.#mask);
+    // The bound overestimates: shift the payload down to sit right after its real header.
+    if (hl < guess && written > 0) out.copyWithin(at + hl, at + guess, at + guess + written);
+    this.#writeHeader(out, at, 0x1, written, true);
+    if (this.#mask) maskInPlace(out, at + hl, at + hl + written, out, at + hl - 4, 0);
+    buf.commit(hl + written);
+  }
+
+  /**
    * Encodes only the header of an unmasked frame, for a vectored write of
    * header and payload (server role: the payload needs no copy at all).
    *
@@ -234,6 +306,7 @@ export class FrameWriter {
   #data(opcode: number, data: Uint8Array): Uint8Array {
     const len = data.length;
     const max = this.#maxFrame;
+    if (len <= SMALL_COPY && len <= max) return this.#small(opcode, data, len);
     if (len <= max) {
       const hl = headerLength(len, this.#mask);
       const out = this.#take(hl + len, hl);
@@ -258,6 +331,47 @@ export class FrameWriter {
       at += hl + n;
     }
     return out;
+  }
+
+  /** A frame with a 7-bit length and a small payload: the hot path, written out in full. */
+  #small(opcode: number, data: Uint8Array, len: number): Uint8Array {
+    if (!this.#mask) {
+      const out = new Uint8Array(2 + len);
+      out[0] = 0x80 | opcode;
+      out[1] = len;
+      out.set(data, 2);
+      return out;
+    }
+    const out = new Uint8Array(6 + len);
+    out[0] = 0x80 | opcode;
+    out[1] = 0x80 | len;
+    let keys = this.#keys, kp = this.#keyPos;
+    if (kp === keys.length) {
+      keys = this.#refillKeys();
+      kp = 0;
+    }
+    const k0 = keys[kp], k1 = keys[kp + 1], k2 = keys[kp + 2], k3 = keys[kp + 3];
+    this.#keyPos = kp + 4;
+    out[2] = k0;
+    out[3] = k1;
+    out[4] = k2;
+    out[5] = k3;
+    let i = 0;
+    for (; i + 3 < len; i += 4) {
+      out[6 + i] = data[i] ^ k0;
+      out[7 + i] = data[i + 1] ^ k1;
+      out[8 + i] = data[i + 2] ^ k2;
+      out[9 + i] = data[i + 3] ^ k3;
+    }
+    for (; i < len; i++) out[6 + i] = data[i] ^ out[2 + (i & 3)];
+    return out;
+  }
+
+  #refillKeys(): Uint8Array {
+    if (this.#keys.length === 0) this.#keys = new Uint8Array(KEY_BATCH * 4);
+    this.#random(this.#keys);
+    this.#keyPos = 0;
+    return this.#keys;
   }
 
   #controlFrame(opcode: number, data: Uint8Array, name: string): Uint8Array {
@@ -299,11 +413,7 @@ export class FrameWriter {
       p = at + 10;
     }
     if (this.#mask) {
-      if (this.#keyPos === this.#keys.length) {
-        if (this.#keys.length === 0) this.#keys = new Uint8Array(KEY_BATCH * 4);
-        this.#random(this.#keys);
-        this.#keyPos = 0;
-      }
+      if (this.#keyPos === this.#keys.length) this.#refillKeys();
       const k = this.#keys, i = this.#keyPos;
       out[p] = k[i];
       out[p + 1] = k[i + 1];
@@ -318,6 +428,8 @@ export class FrameWriter {
    * byte `alignAt` of the result is 4-byte aligned (for word-wise masking).
    */
   #take(n: number, alignAt = 0): Uint8Array {
+    // V8 keeps typed arrays up to 64 bytes on its heap: cheaper than a slab view.
+    if (n <= TINY) return new Uint8Array(n);
     if (n > SMALL) {
       return new Uint8Array(n + ((4 - (alignAt & 3)) & 3)).subarray((4 - (alignAt & 3)) & 3);
     }

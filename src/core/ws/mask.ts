@@ -10,7 +10,9 @@
  */
 
 /** Below this many bytes, a plain byte loop beats making a word view. */
-const WORD_THRESHOLD = 32;
+// (64 also keeps V8 on-heap typed arrays, which are at most 64 bytes, off the word
+// path: reading their `.buffer` would move them off the heap.)
+const WORD_THRESHOLD = 64;
 
 // Scratch space to turn 4 key bytes into one platform-endian word.
 const keyBytes = new Uint8Array(4);

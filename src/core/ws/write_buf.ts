@@ -72,6 +72,18 @@ export class WriteBuf {
    * @returns A view of the free space (possibly longer than `n`).
    */
   reserve(n: number): Uint8Array {
+    this.ensure(n);
+    return this.#bytes.subarray(this.#end);
+  }
+
+  /**
+   * Makes room for `n` more bytes without making a view: write them into
+   * {@link WriteBuf.bytes} from index {@link WriteBuf.end}, then
+   * {@link WriteBuf.commit}. (The allocation-free form of `reserve`.)
+   *
+   * @param n Bytes wanted.
+   */
+  ensure(n: number): void {
     if (this.#bytes.length - this.#end < n) {
       let cap = this.#bytes.length * 2;
       while (cap - this.#end < n) cap *= 2;
@@ -79,7 +91,11 @@ export class WriteBuf {
       next.set(this.#bytes.subarray(0, this.#end));
       this.#bytes = next;
     }
-    return this.#bytes.subarray(this.#end);
+  }
+
+  /** Index in {@link WriteBuf.bytes} just past the payload: where the next byte goes. */
+  get end(): number {
+    return this.#end;
   }
 
   /**

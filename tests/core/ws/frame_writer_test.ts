@@ -175,4 +175,48 @@ describe("FrameWriter", () => {
       /maxFrameSize must be a positive integer: got 0/,
     );
   });
+  test("appendFrame/appendText batch many frames into one WriteBuf that decodes in order", () => {
+    for (const role of ["client", "server"] as const) {
+      const writer = new FrameWriter({ role });
+      const batch = new WriteBuf(8);
+      const expected = [];
+      const rand = prng(role === "client" ? 1 : 2);
+      for (let i = 0; i < 300; i++) {
+        const kind = randomInt(rand, 0, 3);
+        if (kind === 0) {
+          const data = new Uint8Array(randomInt(rand, 0, 70_000 >> randomInt(rand, 0, 10))).map((
+            _,
+            j,
+          ) => j ^ i);
+          writer.appendFrame(batch, "binary", data);
+          expected.push({ type: "binary", data });
+        } else if (kind === 1) {
+          const s = "é€𝄞x".repeat(randomInt(rand, 0, 60)) + "a".repeat(randomInt(rand, 0, 200));
+          writer.appendText(batch, s);
+          expected.push({ type: "text", text: s, data: te.encode(s) });
+        } else if (kind === 2) {
+          const data = new Uint8Array(randomInt(rand, 0, 125)).fill(i & 0xff);
+          writer.appendFrame(batch, "ping", data);
+          expected.push({ type: "ping", data });
+        } else {
+          writer.appendText(batch, "");
+          expected.push({ type: "text", text: "", data: new Uint8Array(0) });
+        }
+      }
+      const { messages, error } = decodePieces({ role: role === "client" ? "server" : "client" }, [
+        batch.payload(),
+      ]);
+      assert.equal(error, null);
+      assert.deepEqual(messages, expected);
+    }
+    assert.throws(
+      () =>
+        new FrameWriter({ role: "server" }).appendFrame(
+          new WriteBuf(),
+          "ping",
+          new Uint8Array(126),
+        ),
+      RangeError,
+    );
+  });
 });
