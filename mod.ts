@@ -128,6 +128,11 @@ export type {
 // -- WebSocket client and server (src/ws, src/server)
 
 // -- REST client (src/rest)
+export { isIdempotentMethod, RestClient } from "./src/rest/client.ts";
+export type { RestClientOptions, RestRequest } from "./src/rest/client.ts";
+export { RestResponse } from "./src/rest/response.ts";
+export { parseRetryAfter, retryDelay, withRetry } from "./src/rest/retry.ts";
+export type { AttemptOutcome, RetryPolicy } from "./src/rest/retry.ts";
 
 // -- resilient client (src/client)
 export { systemClock } from "./src/client/clock.ts";

@@ -1,0 +1,226 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ConnectionClosed, TimeoutError } from "../../src/core/errors.ts";
+import { RestClient } from "../../src/rest/client.ts";
+import { freePort, withNodeServer } from "../_helpers/http_servers.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("rest RestClient (node:http server)", () => {
+  test("reuses one keep-alive connection across 100 requests", async () => {
+    await withNodeServer((req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ path: req.url, port: req.socket.remotePort }));
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}/base`);
+      try {
+        const ports = new Set<number>();
+        for (let i = 0; i < 100; i++) {
+          const res = await client.request({ method: "GET", path: "/item", query: { i } });
+          assert.equal(res.status, 200);
+          const body = await res.json<{ path: string; port: number }>();
+          assert.equal(body.path, `/base/item?i=${i}`);
+          ports.add(body.port);
+        }
+        assert.equal(ports.size, 1);
+        assert.equal(sockets.length, 1);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("a connection the server closed while idle is replaced, and a POST is sent once", async () => {
+    let posts = 0;
+    await withNodeServer((req, res) => {
+      if (req.method === "POST") posts++;
+      req.resume();
+      req.on("end", () => res.end(`${req.method} ok`));
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`);
+      try {
+        assert.equal(await (await client.request({ method: "GET", path: "/" })).text(), "GET ok");
+        // Close the idle connection from the server side, as an idle timeout does.
+        sockets[0].end();
+        await sleep(50);
+        const res = await client.request({ method: "POST", path: "/", body: "x" });
+        assert.equal(await res.text(), "POST ok");
+        assert.equal(posts, 1);
+        assert.equal(sockets.length, 2);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("decodes a chunked response with trailers", async () => {
+    await withNodeServer((_req, res) => {
+      res.writeHead(200, { "Transfer-Encoding": "chunked", Trailer: "X-Checksum" });
+      res.write("hello ");
+      res.write("chunked ");
+      res.addTrailers({ "X-Checksum": "abc" });
+      res.end("world");
+    }, async ({ port }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`);
+      try {
+        const res = await client.request({ method: "GET" });
+        assert.equal(await res.text(), "hello chunked world");
+        assert.equal(res.trailers?.get("x-checksum"), "abc");
+        // The connection is reusable after the trailers.
+        assert.equal((await client.request({ method: "GET" })).status, 200);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("skips 1xx, and HEAD, 204 and 304 responses have no body", async () => {
+    await withNodeServer((req, res) => {
+      if (req.url === "/early") {
+        res.writeEarlyHints({ link: "</a.css>; rel=preload" });
+        res.end("after hints");
+      } else if (req.url === "/204") {
+        res.statusCode = 204;
+        res.end();
+      } else if (req.url === "/304") {
+        res.statusCode = 304;
+        res.setHeader("etag", '"v1"');
+        res.end();
+      } else {
+        res.setHeader("content-length", "11");
+        res.end(req.method === "HEAD" ? undefined : "hello world");
+      }
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`);
+      try {
+        assert.equal(await (await client.request({ method: "GET", path: "/early" })).text(), "after hints");
+        const head = await client.request({ method: "HEAD", path: "/x" });
+        assert.equal(head.headers.get("content-length"), "11");
+        assert.equal((await head.bytes()).length, 0);
+        assert.equal((await client.request({ method: "GET", path: "/204" })).status, 204);
+        const nm = await client.request({ method: "GET", path: "/304" });
+        assert.equal(nm.status, 304);
+        assert.equal((await nm.bytes()).length, 0);
+        assert.equal(await (await client.request({ method: "GET", path: "/x" })).text(), "hello world");
+        assert.equal(sockets.length, 1);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("streams a large body with backpressure instead of buffering it", async () => {
+    const total = 8 << 20;
+    let written = 0;
+    let drainedEarly = true;
+    await withNodeServer((_req, res) => {
+      res.setHeader("content-length", String(total));
+      const piece = new Uint8Array(64 * 1024).fill(7);
+      const pump = () => {
+        while (written < total) {
+          written += piece.length;
+          if (!res.write(piece)) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      pump();
+    }, async ({ port }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { bufferBodyBytes: 1 << 20 });
+      try {
+        const res = await client.request({ method: "GET" });
+        assert.equal(res.body, null);
+        assert.ok(res.stream);
+        const reader = res.stream.getReader();
+        const first = await reader.read();
+        await sleep(100);
+        // The client has not read the whole body while nobody consumed it.
+        drainedEarly = written >= total;
+        let got = first.value!.length;
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          got += value.length;
+        }
+        assert.equal(got, total);
+        assert.equal(drainedEarly, false, "the server could write everything while the stream was paused");
+        assert.equal((await client.request({ method: "GET" })).status, 200);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("a server that does not answer fails with READ_TIMEOUT, then the client reconnects", async () => {
+    let n = 0;
+    await withNodeServer((_req, res) => {
+      if (n++ === 0) return; // never answer the first request
+      res.end("late ok");
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { readTimeout: 40 });
+      try {
+        await assert.rejects(client.request({ method: "GET" }), (e: unknown) => {
+          assert.ok(e instanceof TimeoutError);
+          assert.equal(e.code, "READ_TIMEOUT");
+          assert.equal(e.retryable, true);
+          return true;
+        });
+        await assert.rejects(client.request({ method: "POST", readTimeout: 0, signal: AbortSignal.timeout(1) }));
+        assert.equal(await (await client.request({ method: "GET" })).text(), "late ok");
+        assert.ok(sockets.length >= 2);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("a refused connection is a retryable ConnectionClosed", async () => {
+    const port = await freePort();
+    await assert.rejects(RestClient.connect(`http://127.0.0.1:${port}`), (e: unknown) => {
+      assert.ok(e instanceof ConnectionClosed, String(e));
+      assert.equal(e.retryable, true);
+      return true;
+    });
+  });
+
+  test("pipelines requests and answers them in order", async () => {
+    await withNodeServer((req, res) => {
+      const delay = req.url === "/0" ? 20 : 0;
+      setTimeout(() => res.end(req.url), delay);
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { pipeline: 10 });
+      try {
+        const all = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => client.request({ method: "GET", path: `/${i}` })),
+        );
+        assert.deepEqual(await Promise.all(all.map((r) => r.text())), all.map((_, i) => `/${i}`));
+        assert.equal(sockets.length, 1);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("a small pool serves concurrent requests on several connections", async () => {
+    await withNodeServer((req, res) => {
+      setTimeout(() => res.end(req.url), 20);
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { connections: 3 });
+      try {
+        const all = await Promise.all(
+          Array.from({ length: 9 }, (_, i) => client.request({ method: "GET", path: `/${i}` })),
+        );
+        assert.deepEqual(await Promise.all(all.map((r) => r.text())), all.map((_, i) => `/${i}`));
+        assert.equal(sockets.length, 3);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("invalid options and URLs are rejected up front", async () => {
+    await assert.rejects(RestClient.connect("ftp://127.0.0.1:1"), TypeError);
+    await assert.rejects(RestClient.connect("http://127.0.0.1:1/?q=1"), TypeError);
+    await assert.rejects(RestClient.connect("http://127.0.0.1:1", { pipeline: 0 }), /pipeline must be/);
+    await assert.rejects(RestClient.connect("http://127.0.0.1:1", { readTimeout: -5 }), RangeError);
+  });
+});
