@@ -177,8 +177,9 @@ function listen(options: ListenOptions): Promise<Listener> {
           key: t.key,
           ca: t.caCerts,
           requestCert: t.requestClientCert,
-          // Checked in the handshake handler; rejecting there keeps the listener alive.
-          rejectUnauthorized: false,
+          // BoringSSL refuses a missing or untrusted client certificate with a
+          // proper TLS alert, so the client learns why (a terminate() is a bare reset).
+          rejectUnauthorized: t.requireClientCert,
           ALPNProtocols: alpnWire(t.alpnProtocols),
         }
         : undefined,

@@ -65,6 +65,9 @@ export function tlsErrorOf(err: unknown, ctx: ErrorContext): TlsError | null {
   const msg = messageOf(err);
   const detail = code && !msg.includes(code) ? `${code}: ${msg}` : msg;
   const name = ctx.serverName ?? ctx.hostname;
+  // A TLS stream cut without close_notify is a dropped connection, not a TLS
+  // failure (rustls words it "peer closed connection without sending TLS close_notify").
+  if (/close_notify|unexpected eof/i.test(msg)) return null;
   if (
     UNTRUSTED.has(code) || /UnknownIssuer|self[- ]signed|unknown ca|unable to get/i.test(msg)
   ) {
