@@ -4,6 +4,23 @@
  * here load their runtime code on first use; import `./node.ts`, `./deno.ts`
  * or `./bun.ts` directly to get one adapter alone.
  *
+ * Notes for the layers built on top:
+ * - Chunks read are fresh (Node and Bun hand their own buffers, Deno hands
+ *   over its read buffer for reads of 16 KiB or more and copies smaller ones):
+ *   keep them without copying. Written chunks belong to the runtime once
+ *   written: never reuse a buffer after passing it to `writable`.
+ * - A write resolves when the runtime took the bytes; write headers and
+ *   payloads as separate chunks rather than concatenating them.
+ * - Connections are half-open capable: when `readable` ends, close the
+ *   connection (or `writable`) yourself. `close()` drops bytes still queued in
+ *   `writable`; `await writer.close()` first to send everything.
+ * - A TLS peer that drops the connection without close_notify makes
+ *   `readable` error with `ConnectionClosed` on Deno (rustls), where Node and
+ *   Bun just end it.
+ * - TLS 1.3: a server that refuses the client certificate is only noticed on
+ *   the first read (`TlsError` `TLS_CLIENT_CERT_REQUIRED`, or a reset), not by
+ *   `connect()`.
+ *
  * @module
  */
 import { lazyTransport } from "./detect.ts";
