@@ -188,7 +188,13 @@ export class RestConnection {
       this.#kill(new ConnectionClosed("CONNECTION_ABORTED", "a request was aborted"));
       return err;
     }
-    if (err instanceof TimeoutError || err instanceof HttpParseError) out = err;
+    if (prior !== null && err === prior) {
+      // An earlier exchange broke the connection after this request was sent.
+      out = new ConnectionPoisoned("CONNECTION_POISONED", "the connection failed during an earlier exchange", {
+        cause: prior,
+        retryable: opts.idempotent,
+      });
+    } else if (err instanceof TimeoutError || err instanceof HttpParseError) out = err;
     else if (err === NOT_SENT || (this.#seen === 0 && (ex.idleReuse || this.#closeAnnounced))) {
       // Nothing was sent, or nothing of the response arrived on a connection
       // the server had closed while idle or had announced it would close

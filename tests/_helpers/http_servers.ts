@@ -94,7 +94,7 @@ export async function withRawServer<T>(
  */
 export function answerEach(
   socket: net.Socket,
-  responses: (string | Uint8Array | ((s: net.Socket) => void))[],
+  responses: (string | Uint8Array | ((s: net.Socket) => unknown))[],
 ): void {
   let buffered = "";
   let i = 0;
@@ -188,6 +188,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     root ${root};
+    add_header X-Connection $connection always;
     location = /json { default_type application/json; }
     location = /gz.txt { gzip on; gzip_types text/plain; gzip_min_length 0; }
     location = /empty { return 204; }
