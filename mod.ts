@@ -126,6 +126,14 @@ export type {
 } from "./src/transports/mod.ts";
 
 // -- WebSocket client and server (src/ws, src/server)
+export { connectWebSocket, parseWebSocketUrl } from "./src/ws/client.ts";
+export type { ConnectWebSocketOptions, WebSocketTarget } from "./src/ws/client.ts";
+export type { WebSocketOptions } from "./src/ws/connection.ts";
+export type { CloseInfo, WebSocketConnection } from "./src/ws/types.ts";
+export { acceptWebSocket } from "./src/server/accept.ts";
+export type { AcceptedWebSocket, AcceptWebSocketOptions, UpgradeDecision, UpgradeInfo } from "./src/server/accept.ts";
+export { serveWebSocket } from "./src/server/serve.ts";
+export type { ServeWebSocketOptions, WebSocketServer } from "./src/server/serve.ts";
 
 // -- REST client (src/rest)
 export { isIdempotentMethod, RestClient } from "./src/rest/client.ts";

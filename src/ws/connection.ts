@@ -1,0 +1,662 @@
+/**
+ * An open WebSocket over any transport {@link Connection}: the codec joined to
+ * the socket's streams, for either role. The client (`connectWebSocket`) and
+ * the server (`acceptWebSocket`) build one after their opening handshake.
+ *
+ * @module
+ */
+import {
+  ConnectionClosed,
+  ConnectionPoisoned,
+  ProtocolError,
+  SluiceError,
+  TimeoutError,
+} from "../core/errors.ts";
+import { FrameReader } from "../core/ws/frame_reader.ts";
+import { FrameWriter } from "../core/ws/frame_writer.ts";
+import { isValidCloseCode, type Message, retainMessage } from "../core/ws/message.ts";
+import { WriteBuf } from "../core/ws/write_buf.ts";
+import type { Connection } from "../transports/types.ts";
+import { type Deferred, deferred, timeoutOption, withTimeout } from "./deferred.ts";
+import type { CloseInfo, WebSocketConnection } from "./types.ts";
+
+/** Options for an open connection, shared by client and server. */
+export interface WebSocketOptions {
+  /** Largest message accepted, in bytes; larger ones close the connection with 1009. @default 67108864 (64 MiB) */
+  maxMessageSize?: number;
+  /** Initial receive buffer size in bytes. @default 65536 */
+  bufferCapacity?: number;
+  /** Fail the connection when no byte arrives for this long while reading (ms; 0 = never). @default 0 */
+  readTimeout?: number;
+  /** How long `close()` waits for the peer's close frame and TCP close (ms). @default 5000 */
+  closeTimeout?: number;
+  /** Answer pings with pongs automatically. @default true */
+  autoPong?: boolean;
+  /** Split outgoing messages into frames of at most this many payload bytes. @default Infinity */
+  maxFrameSize?: number;
+  /** Bytes queued for sending above which `writable` applies backpressure. @default 1048576 */
+  writeHighWaterMark?: number;
+}
+
+/** Payloads at least this big go out as header + payload (server role) instead of being copied into the batch. */
+const VECTOR_THRESHOLD = 64 * 1024;
+/** A sealed batch at least this big is handed over as is instead of being copied out. */
+const HANDOFF_THRESHOLD = 64 * 1024;
+const BATCH_CAPACITY = 16 * 1024;
+
+interface Chunk {
+  bytes: Uint8Array;
+  done?: Deferred<void>;
+}
+
+interface PendingPing {
+  data: Uint8Array;
+  sentAt: number;
+  done: Deferred<number>;
+}
+
+type State = "open" | "closing" | "closed";
+
+const textEncoder = new TextEncoder();
+
+/**
+ * The {@link WebSocketConnection} implementation. Build it through
+ * `connectWebSocket()` or `acceptWebSocket()`, not directly.
+ */
+export class WebSocketConnectionImpl implements WebSocketConnection {
+  readonly protocol: string;
+  readonly extensions = "";
+  readonly closed: Promise<CloseInfo>;
+
+  readonly #conn: Connection;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #frames: FrameReader;
+  readonly #encoder: FrameWriter;
+  readonly #server: boolean;
+  readonly #readTimeout: number;
+  readonly #closeTimeout: number;
+  readonly #autoPong: boolean;
+  readonly #highWater: number;
+  readonly #maxFrame: number;
+
+  #state: State = "open";
+  #closeSent = false;
+  #closeReceived: { code: number; reason: string } | null = null;
+  #closeInitiator: "local" | "remote" | "none" = "none";
+  #closedDeferred = deferred<CloseInfo>();
+  /** The first failure; later calls fail with ConnectionPoisoned caused by it. */
+  #error: Error | null = null;
+  #errorReported = false;
+
+  // Send side: an open batch, then sealed chunks waiting for the socket.
+  #batch = new WriteBuf(BATCH_CAPACITY);
+  #batchDone: Deferred<void> | null = null;
+  #queue: Chunk[] = [];
+  #buffered = 0;
+  #flushing = false;
+  #flushScheduled = false;
+  #writeIdle: Deferred<void> | null = null;
+
+  // Receive side.
+  #reading = false;
+  #draining: Promise<void> | null = null;
+  #pings: PendingPing[] = [];
+  #pingSeq = 0;
+  #lastRtt = NaN;
+
+  #readable: ReadableStream<Message> | null = null;
+  #writable: WritableStream<string | Uint8Array> | null = null;
+
+  /**
+   * Wraps a transport connection whose opening handshake is done.
+   *
+   * @param conn The transport connection.
+   * @param role "client" (masks its frames) or "server".
+   * @param protocol The negotiated subprotocol ("" for none).
+   * @param leftover Bytes read past the handshake head: the first frames.
+   * @param options Limits and timeouts.
+   */
+  constructor(
+    conn: Connection,
+    role: "client" | "server",
+    protocol: string,
+    leftover: Uint8Array | null,
+    options: WebSocketOptions = {},
+  ) {
+    this.#conn = conn;
+    this.#server = role === "server";
+    this.protocol = protocol;
+    this.#frames = new FrameReader({
+      role,
+      maxMessageSize: options.maxMessageSize,
+      bufferCapacity: options.bufferCapacity,
+    });
+    this.#encoder = new FrameWriter({ role, maxFrameSize: options.maxFrameSize });
+    this.#maxFrame = options.maxFrameSize ?? Infinity;
+    this.#readTimeout = timeoutOption("readTimeout", options.readTimeout, 0);
+    this.#closeTimeout = timeoutOption("closeTimeout", options.closeTimeout, 5000);
+    this.#autoPong = options.autoPong ?? true;
+    const hwm = options.writeHighWaterMark ?? 1 << 20;
+    if (!Number.isSafeInteger(hwm) || hwm <= 0) {
+      throw new RangeError(`writeHighWaterMark must be a positive integer: got ${hwm}`);
+    }
+    this.#highWater = hwm;
+    this.#reader = conn.readable.getReader();
+    this.#writer = conn.writable.getWriter();
+    this.closed = this.#closedDeferred.promise;
+    if (leftover && leftover.length > 0) this.#frames.push(leftover);
+  }
+
+  /** Bytes handed to `send*` and not yet written to the socket. */
+  get bufferedAmount(): number {
+    return this.#buffered;
+  }
+
+  /** The last ping round-trip time in ms (NaN before the first pong). */
+  get lastRtt(): number {
+    return this.#lastRtt;
+  }
+
+  /** The transport connection underneath (addresses, ALPN…). */
+  get transport(): Connection {
+    return this.#conn;
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  /**
+   * Resolves with the next text or binary message (borrowed: valid until the
+   * next call), or `null` once the connection closed cleanly. Pings are
+   * answered and pongs matched to `ping()` calls on the way.
+   *
+   * @returns The next data message, or null after a clean close.
+   * @throws {ProtocolError} When the peer broke the protocol (the connection is then failed).
+   * @throws {ConnectionClosed} When the connection dropped without a close handshake.
+   * @throws {TimeoutError} When `readTimeout` passed with no data.
+   * @throws {ConnectionPoisoned} On any call after such a failure.
+   */
+  async recv(): Promise<Message | null> {
+    if (this.#error) throw this.#poisoned();
+    if (this.#draining) {
+      await this.#draining;
+      if (this.#error) throw this.#poisoned();
+      return null;
+    }
+    if (this.#reading) {
+      throw new TypeError(
+        "recv() is already waiting: read the connection from one place at a time",
+      );
+    }
+    if (this.#state === "closed") return null;
+    this.#reading = true;
+    try {
+      return await this.#readMessage(false);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  /** Reads until a data message (returned) or the close (null). With `discard`, data is dropped. */
+  async #readMessage(discard: boolean): Promise<Message | null> {
+    for (;;) {
+      let msg: Message | null;
+      try {
+        msg = this.#frames.next();
+      } catch (e) {
+        throw await this.#fail(e);
+      }
+      if (msg !== null) {
+        switch (msg.type) {
+          case "text":
+          case "binary":
+            if (discard) continue;
+            return msg;
+          case "ping":
+            if (this.#autoPong && !this.#closeSent) this.#enqueueControl("pong", msg.data);
+            continue;
+          case "pong":
+            this.#onPong(msg.data);
+            continue;
+          case "close":
+            await this.#onPeerClose(msg.code, msg.reason);
+            return null;
+        }
+      }
+      if (this.#state === "closed") {
+        if (this.#error) throw this.#poisoned();
+        return null;
+      }
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        const read = this.#reader.read();
+        chunk = this.#readTimeout > 0
+          ? await withTimeout(
+            read,
+            this.#readTimeout,
+            "READ_TIMEOUT",
+            `no data from the peer for ${this.#readTimeout} ms (readTimeout)`,
+          )
+          : await read;
+      } catch (e) {
+        throw await this.#fail(e);
+      }
+      if (chunk.done) {
+        if (this.#closeReceived || (this.#state as State) === "closed") return null;
+        throw await this.#fail(
+          new ConnectionClosed(
+            "WS_ABNORMAL_CLOSURE",
+            "the peer closed the connection without a close frame (1006)",
+            { retryable: true },
+          ),
+        );
+      }
+      try {
+        this.#frames.push(chunk.value);
+      } catch (e) {
+        throw await this.#fail(e);
+      }
+    }
+  }
+
+  /** Iterates data messages until the connection closes; each is valid until the next step. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
+    for (;;) {
+      const msg = await this.recv();
+      if (msg === null) return;
+      yield msg;
+    }
+  }
+
+  /** Data messages as a stream, pulled from the socket only when read; messages are copies. */
+  get readable(): ReadableStream<Message> {
+    this.#readable ??= new ReadableStream<Message>({
+      pull: async (controller) => {
+        const msg = await this.recv();
+        if (msg === null) controller.close();
+        else controller.enqueue(retainMessage(msg));
+      },
+      cancel: async () => {
+        await this.close(1000);
+      },
+    }, { highWaterMark: 0 });
+    return this.#readable;
+  }
+
+  // ---------------------------------------------------------------- send
+
+  /**
+   * Sends a text message. Frames sent in the same turn of the event loop leave
+   * in one socket write.
+   *
+   * @param text The message.
+   * @returns Resolves when the frame is handed to the socket.
+   * @throws {ConnectionPoisoned} After a failure; {@link ConnectionClosed} once closing.
+   */
+  sendText(text: string): Promise<void> {
+    this.#assertSendable();
+    const before = this.#batch.length;
+    if (this.#maxFrame === Infinity) this.#encoder.appendText(this.#batch, text);
+    else this.#batch.write(this.#encoder.text(text));
+    this.#buffered += this.#batch.length - before;
+    return this.#batchPromise();
+  }
+
+  /**
+   * Sends a binary message. A large payload from a server is written as it is:
+   * don't modify it until the returned promise resolves.
+   *
+   * @param data The message payload.
+   * @returns Resolves when the frame is handed to the socket.
+   * @throws {ConnectionPoisoned} After a failure; {@link ConnectionClosed} once closing.
+   */
+  sendBinary(data: Uint8Array): Promise<void> {
+    this.#assertSendable();
+    if (this.#server && data.length >= VECTOR_THRESHOLD && this.#maxFrame === Infinity) {
+      this.#seal();
+      const done = deferred<void>();
+      const header = this.#encoder.header("binary", data.length);
+      this.#queue.push({ bytes: header }, { bytes: data, done });
+      this.#buffered += header.length + data.length;
+      this.#kick();
+      return done.promise;
+    }
+    const before = this.#batch.length;
+    if (this.#maxFrame === Infinity) this.#encoder.appendFrame(this.#batch, "binary", data);
+    else this.#batch.write(this.#encoder.binary(data));
+    this.#buffered += this.#batch.length - before;
+    return this.#batchPromise();
+  }
+
+  /**
+   * Sends a ping and resolves with the round-trip time (ms) when the matching
+   * pong arrives. The pong is only seen while the connection is being read.
+   *
+   * @param data Up to 125 bytes; by default a unique 8-byte id.
+   * @returns The round-trip time in milliseconds.
+   * @throws {RangeError} When `data` is longer than 125 bytes.
+   */
+  ping(data?: Uint8Array): Promise<number> {
+    this.#assertSendable();
+    let payload = data;
+    if (payload === undefined) {
+      payload = new Uint8Array(8);
+      const seq = ++this.#pingSeq;
+      new DataView(payload.buffer).setUint32(4, seq);
+      new DataView(payload.buffer).setUint32(0, Math.floor(seq / 0x100000000));
+    } else payload = payload.slice();
+    this.#enqueueControl("ping", payload);
+    const done = deferred<number>();
+    this.#pings.push({ data: payload, sentAt: performance.now(), done });
+    return done.promise;
+  }
+
+  /**
+   * Sends an unsolicited pong: a one-way heartbeat (RFC 6455 §5.5.3).
+   *
+   * @param data Up to 125 bytes. @default empty
+   * @returns Resolves when the frame is handed to the socket.
+   */
+  pong(data: Uint8Array = new Uint8Array(0)): Promise<void> {
+    this.#assertSendable();
+    this.#enqueueControl("pong", data);
+    return this.#batchPromise();
+  }
+
+  /** Send side as a stream: strings as text, bytes as binary, backpressure in bytes. */
+  get writable(): WritableStream<string | Uint8Array> {
+    this.#writable ??= new WritableStream<string | Uint8Array>({
+      write: (chunk) => {
+        const sent = typeof chunk === "string" ? this.sendText(chunk) : this.sendBinary(chunk);
+        // Resolve at once while under the high-water mark so writes in one turn batch together.
+        if (this.#buffered > this.#highWater) return sent;
+      },
+      close: async () => {
+        await this.close(1000);
+      },
+      abort: async () => {
+        await this.close(1001);
+      },
+    });
+    return this.#writable;
+  }
+
+  #assertSendable(): void {
+    if (this.#error) throw this.#poisoned();
+    if (this.#closeSent || this.#state !== "open") {
+      throw new ConnectionClosed(
+        "WS_CLOSED",
+        "the WebSocket is closing or closed: nothing more can be sent",
+        { retryable: false },
+      );
+    }
+  }
+
+  #enqueueControl(kind: "ping" | "pong", data: Uint8Array): void {
+    const before = this.#batch.length;
+    this.#encoder.appendFrame(this.#batch, kind, data);
+    this.#buffered += this.#batch.length - before;
+    this.#batchPromise();
+  }
+
+  /** The promise shared by every frame in the open batch; schedules the flush. */
+  #batchPromise(): Promise<void> {
+    this.#batchDone ??= deferred<void>();
+    this.#kick();
+    return this.#batchDone.promise;
+  }
+
+  #kick(): void {
+    if (this.#flushing || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      void this.#flush();
+    });
+  }
+
+  /** Moves the open batch to the write queue. */
+  #seal(): void {
+    const len = this.#batch.length;
+    if (len === 0) {
+      if (this.#batchDone) {
+        this.#queue.push({ bytes: new Uint8Array(0), done: this.#batchDone });
+        this.#batchDone = null;
+      }
+      return;
+    }
+    let bytes: Uint8Array;
+    if (len >= HANDOFF_THRESHOLD) {
+      // Big batch: hand its memory over and start a fresh one, no copy.
+      bytes = this.#batch.payload();
+      this.#batch = new WriteBuf(BATCH_CAPACITY);
+    } else {
+      // The runtime may hold written bytes until they are sent: copy out, reuse the batch.
+      bytes = this.#batch.payload().slice();
+      this.#batch.clear();
+    }
+    this.#queue.push({ bytes, done: this.#batchDone ?? undefined });
+    this.#batchDone = null;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      for (;;) {
+        if (this.#queue.length === 0) this.#seal();
+        const item = this.#queue.shift();
+        if (item === undefined) break;
+        if (item.bytes.length > 0) await this.#writer.write(item.bytes);
+        this.#buffered -= item.bytes.length;
+        item.done?.resolve();
+      }
+    } catch (e) {
+      this.#flushing = false;
+      await this.#fail(e);
+      return;
+    }
+    this.#flushing = false;
+    const idle = this.#writeIdle;
+    this.#writeIdle = null;
+    idle?.resolve();
+  }
+
+  /** Resolves when everything queued so far has been handed to the socket. */
+  #drainWrites(): Promise<void> {
+    if (
+      !this.#flushing && !this.#flushScheduled && this.#queue.length === 0 &&
+      this.#batch.length === 0 && !this.#batchDone
+    ) {
+      return Promise.resolve();
+    }
+    this.#writeIdle ??= deferred<void>();
+    this.#kick();
+    return this.#writeIdle.promise;
+  }
+
+  // ---------------------------------------------------------------- close
+
+  /**
+   * Starts (or joins) the close handshake: sends a close frame, waits up to
+   * `closeTimeout` for the peer's, then ends the socket (RFC 6455 §7.1.2).
+   *
+   * @param code A code valid on the wire. @default 1000
+   * @param reason At most 123 UTF-8 bytes. @default ""
+   * @returns How the connection closed.
+   * @throws {RangeError} On an invalid code or a reason too long.
+   */
+  async close(code = 1000, reason = ""): Promise<CloseInfo> {
+    if (!isValidCloseCode(code)) {
+      throw new RangeError(`close code must be 1000-1003, 1007-1014 or 3000-4999: got ${code}`);
+    }
+    if (textEncoder.encode(reason).length > 123) {
+      throw new RangeError("close reason must be at most 123 UTF-8 bytes");
+    }
+    if (this.#state !== "open" || this.#closeSent || this.#error) return this.closed;
+    this.#state = "closing";
+    this.#closeInitiator = "local";
+    this.#sendClose(code, reason);
+    if (!this.#reading) {
+      // Nobody is reading: read (and drop data) until the peer's close frame.
+      this.#draining = this.#drain();
+    }
+    const timer = setTimeout(() => {
+      this.#finish({
+        code: 1006,
+        reason: "",
+        wasClean: false,
+        initiatedBy: "local",
+        error: new TimeoutError(
+          "WS_CLOSE_TIMEOUT",
+          `the peer did not complete the close handshake within ${this.#closeTimeout} ms`,
+        ),
+      });
+    }, this.#closeTimeout || 5000);
+    try {
+      return await this.closed;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while ((await this.#readMessage(true)) !== null) { /* dropping data while closing */ }
+    } catch { /* the failure is recorded in #error and closed */ }
+  }
+
+  #sendClose(code: number | undefined, reason: string): void {
+    this.#closeSent = true;
+    const frame = code === undefined ? this.#encoder.close() : this.#encoder.close(code, reason);
+    this.#batch.write(frame);
+    this.#buffered += frame.length;
+    this.#batchPromise();
+  }
+
+  async #onPeerClose(code: number, reason: string): Promise<void> {
+    this.#closeReceived = { code, reason };
+    if (!this.#closeSent) {
+      this.#closeInitiator = "remote";
+      this.#state = "closing";
+      // Echo the status code (RFC 6455 §5.5.1); an empty close is answered empty.
+      this.#sendClose(code === 1005 ? undefined : code, "");
+    }
+    const info: CloseInfo = { code, reason, wasClean: true, initiatedBy: this.#closeInitiator };
+    try {
+      await withTimeout(
+        this.#drainWrites(),
+        this.#closeTimeout,
+        "WS_CLOSE_TIMEOUT",
+        "close frame could not be written in time",
+      );
+    } catch { /* the socket is going away either way */ }
+    if (this.#server) {
+      // The server ends TCP first (RFC 6455 §7.1.1).
+      this.#finish(info);
+    } else {
+      // The client waits for the server to end TCP, then ends it itself.
+      void this.#awaitEof(info);
+    }
+  }
+
+  async #awaitEof(info: CloseInfo): Promise<void> {
+    try {
+      await withTimeout(
+        (async () => {
+          for (;;) {
+            const r = await this.#reader.read();
+            if (r.done) return;
+          }
+        })(),
+        this.#closeTimeout,
+        "WS_CLOSE_TIMEOUT",
+        "server did not close TCP",
+      );
+    } catch { /* close it ourselves */ }
+    this.#finish(info);
+  }
+
+  /**
+   * Fails the connection (RFC 6455 §7.1.7): records the first error, sends a
+   * close frame for protocol errors, and ends the socket. Returns the error
+   * the current caller should see.
+   */
+  async #fail(e: unknown): Promise<Error> {
+    if (this.#error) return this.#poisoned();
+    const error = e instanceof Error
+      ? e
+      : new SluiceError("WS_IO_ERROR", String(e), { cause: e, retryable: true });
+    this.#error = error;
+    let code = 1006;
+    if (error instanceof ProtocolError) {
+      code = error.closeCode;
+      if (!this.#closeSent) {
+        try {
+          this.#sendClose(code, error.message.length <= 100 ? error.message : "");
+        } catch {
+          // e.g. message bytes over 123: send the code alone.
+          this.#sendClose(code, "");
+        }
+        try {
+          await withTimeout(this.#drainWrites(), 1000, "WS_CLOSE_TIMEOUT", "close frame write");
+        } catch { /* ending anyway */ }
+      }
+    } else if (error instanceof TimeoutError && !this.#closeSent) {
+      this.#closeSent = true;
+    }
+    this.#finish({
+      code,
+      reason: "",
+      wasClean: false,
+      initiatedBy: this.#closeInitiator === "none" && code !== 1006
+        ? "local"
+        : this.#closeInitiator,
+      error,
+    });
+    this.#errorReported = true;
+    return error;
+  }
+
+  #poisoned(): Error {
+    const cause = this.#error!;
+    return new ConnectionPoisoned(
+      "CONNECTION_POISONED",
+      `the WebSocket failed earlier: ${cause.message}`,
+      { cause, retryable: cause instanceof SluiceError ? cause.retryable : false },
+    );
+  }
+
+  /** Ends everything once: resolves `closed`, ends the socket, settles every waiter. */
+  #finish(info: CloseInfo): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    const reason = info.error ??
+      new ConnectionClosed("WS_CLOSED", `the WebSocket closed (${info.code})`, { retryable: true });
+    for (const p of this.#pings) p.done.reject(reason);
+    this.#pings = [];
+    for (const c of this.#queue) c.done?.reject(reason);
+    this.#queue = [];
+    this.#batchDone?.reject(reason);
+    this.#batchDone = null;
+    this.#writeIdle?.resolve();
+    this.#writeIdle = null;
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+    this.#reader.cancel().catch(() => {});
+    this.#closedDeferred.resolve(info);
+  }
+
+  #onPong(data: Uint8Array): void {
+    const i = this.#pings.findIndex((p) =>
+      p.data.length === data.length && p.data.every((b, j) => b === data[j])
+    );
+    if (i < 0) return; // unsolicited pong: a heartbeat, nothing to settle
+    const now = performance.now();
+    const answered = this.#pings.splice(0, i + 1);
+    this.#lastRtt = now - answered[i].sentAt;
+    // A pong answers its ping and, implicitly, every earlier one (RFC 6455 §5.5.3).
+    for (const p of answered) p.done.resolve(now - p.sentAt);
+  }
+}

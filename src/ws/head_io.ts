@@ -1,0 +1,87 @@
+/**
+ * Reading an HTTP head off a transport during the opening handshake: bounded
+ * in bytes (by the head parser's limits) and in time.
+ *
+ * @module
+ */
+import { ConnectionClosed, HandshakeError, HttpParseError, TimeoutError } from "../core/errors.ts";
+import type { HeadLimits } from "../core/http1/head.ts";
+
+/** A parsed head and the bytes that arrived after it. */
+export interface HeadRead<H> {
+  head: H;
+  /** Bytes past the head (the first frames, or a body), possibly empty. */
+  rest: Uint8Array;
+}
+
+/**
+ * Reads chunks until `parse` finds a complete head. Parse errors (including
+ * heads over the limits) become {@link HandshakeError}s with status 400/431.
+ *
+ * @throws {TimeoutError} When the head does not arrive within `timeoutMs`.
+ * @throws {ConnectionClosed} When the stream ends first.
+ */
+export async function readHead<H extends { headLength: number }>(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  parse: (buf: Uint8Array, limits?: Partial<HeadLimits>) => H | null,
+  timeoutMs: number,
+  what: string,
+  limits?: Partial<HeadLimits>,
+): Promise<HeadRead<H>> {
+  let buf = new Uint8Array(0);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  if (timeoutMs > 0 && timeoutMs !== Infinity) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      reader.cancel().catch(() => {});
+    }, timeoutMs);
+  }
+  try {
+    for (;;) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (e) {
+        if (timedOut) throw timeoutError(what, timeoutMs);
+        throw e;
+      }
+      if (timedOut) throw timeoutError(what, timeoutMs);
+      if (result.done) {
+        throw new ConnectionClosed(
+          "WS_HANDSHAKE_EOF",
+          `the connection closed before the ${what} was complete (${buf.length} bytes received)`,
+          { retryable: true },
+        );
+      }
+      const chunk = result.value;
+      const next = new Uint8Array(buf.length + chunk.length);
+      next.set(buf);
+      next.set(chunk, buf.length);
+      buf = next;
+      let head: H | null;
+      try {
+        head = parse(buf, limits);
+      } catch (e) {
+        if (e instanceof HttpParseError) {
+          throw new HandshakeError("WS_HANDSHAKE_MALFORMED", `malformed ${what}: ${e.message}`, {
+            status: e.status,
+            cause: e,
+          });
+        }
+        throw e;
+      }
+      if (head !== null) return { head, rest: buf.subarray(head.headLength) };
+    }
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+function timeoutError(what: string, ms: number): TimeoutError {
+  return new TimeoutError(
+    "HANDSHAKE_TIMEOUT",
+    `the ${what} did not arrive within ${ms} ms (handshakeTimeout)`,
+    { retryable: true },
+  );
+}
