@@ -43,6 +43,14 @@ const VECTOR_THRESHOLD = 64 * 1024;
 /** A sealed batch at least this big is handed over as is instead of being copied out. */
 const HANDOFF_THRESHOLD = 64 * 1024;
 const BATCH_CAPACITY = 16 * 1024;
+/** A batch this big is written at once rather than waiting for the turn to end. */
+const COALESCE_LIMIT = 64 * 1024;
+
+/** Runs `fn` after the current turn's I/O: setImmediate where it exists (Node, Bun, Deno). */
+const nextMacrotask: (fn: () => void) => void =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
+    ? (fn) => (globalThis as unknown as { setImmediate(f: () => void): unknown }).setImmediate(fn)
+    : (fn) => setTimeout(fn, 0);
 
 interface Chunk {
   bytes: Uint8Array;
@@ -96,6 +104,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   #buffered = 0;
   #flushing = false;
   #flushScheduled = false;
+  /** A flush already happened in this turn of the event loop: coalesce until the next one. */
+  #burst = false;
   #writeIdle: Deferred<void> | null = null;
 
   // Receive side.
@@ -401,19 +411,40 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
 
   /** The promise shared by every frame in the open batch; schedules the flush. */
   #batchPromise(): Promise<void> {
-    this.#batchDone ??= deferred<void>();
+    const done = this.#batchDone ??= deferred<void>();
+    if (this.#batch.length >= COALESCE_LIMIT) this.#seal(); // keep single writes ≤ ~64 KiB
     this.#kick();
-    return this.#batchDone.promise;
+    return done.promise;
   }
 
+  /**
+   * Schedules a flush. The first frame of a burst leaves on a microtask, so a
+   * lone message is not delayed. Frames sent after a flush in the same turn of
+   * the event loop wait for the next macrotask and leave together, in writes
+   * of up to 64 KiB: one syscall for many small frames instead of one each.
+   */
   #kick(): void {
     if (this.#flushing || this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => {
-      this.#flushScheduled = false;
-      void this.#flush();
-    });
+    if (!this.#burst || this.#batch.length >= COALESCE_LIMIT) {
+      if (!this.#burst) {
+        this.#burst = true;
+        nextMacrotask(this.#endBurst);
+      }
+      queueMicrotask(this.#runFlush);
+    } else {
+      nextMacrotask(this.#runFlush);
+    }
   }
+
+  readonly #runFlush = (): void => {
+    this.#flushScheduled = false;
+    void this.#flush();
+  };
+
+  readonly #endBurst = (): void => {
+    this.#burst = false;
+  };
 
   /** Moves the open batch to the write queue. */
   #seal(): void {
