@@ -13,10 +13,11 @@ import {
   parseUpgradeRequest,
   type UpgradeRequest,
 } from "../core/ws/handshake.ts";
-import type { Connection, NetAddr } from "../transports/types.ts";
+import type { ChunkIO, Connection, NetAddr } from "../transports/types.ts";
 import { WebSocketConnectionImpl, type WebSocketOptions } from "../ws/connection.ts";
 import { timeoutOption } from "../ws/deferred.ts";
 import { readHead } from "../ws/head_io.ts";
+import { takeIo } from "../ws/io.ts";
 import type { WebSocketConnection } from "../ws/types.ts";
 
 /** What `onUpgrade` decides: refuse with an HTTP status, or accept (optionally picking a subprotocol). */
@@ -59,13 +60,13 @@ export interface AcceptedWebSocket extends WebSocketConnection {
 
 async function refuse(
   conn: Connection,
-  writer: WritableStreamDefaultWriter<Uint8Array>,
+  io: ChunkIO,
   status: number,
   body: string,
   headers?: HeaderInit,
 ): Promise<void> {
   try {
-    await writer.write(buildRejectResponse(status, { body, headers }));
+    await io.write(buildRejectResponse(status, { body, headers }));
   } catch { /* the client may be gone already */ }
   conn.close();
 }
@@ -97,13 +98,13 @@ export async function acceptWebSocket(
   options: AcceptWebSocketOptions = {},
 ): Promise<AcceptedWebSocket> {
   const handshakeTimeout = timeoutOption("handshakeTimeout", options.handshakeTimeout, 10_000);
-  const reader = conn.readable.getReader();
-  const writer = conn.writable.getWriter();
+  const io = takeIo(conn);
   let request: UpgradeRequest;
   let rest: Uint8Array;
   try {
     const read = await readHead(
-      reader,
+      io,
+      () => conn.close(),
       parseRequestHead,
       handshakeTimeout,
       "WebSocket upgrade request",
@@ -116,7 +117,7 @@ export async function acceptWebSocket(
     request = parseUpgradeRequest(read.head);
   } catch (e) {
     if (e instanceof HandshakeError) {
-      await refuse(conn, writer, e.status || 400, e.message, e.headers);
+      await refuse(conn, io, e.status || 400, e.message, e.headers);
     } else conn.close();
     throw e;
   }
@@ -124,7 +125,7 @@ export async function acceptWebSocket(
   try {
     decision = await options.onUpgrade?.({ request, remoteAddr: conn.remoteAddr });
   } catch (e) {
-    await refuse(conn, writer, 500, "upgrade handler failed");
+    await refuse(conn, io, 500, "upgrade handler failed");
     throw new HandshakeError(
       "WS_UPGRADE_HANDLER",
       `onUpgrade threw: ${e instanceof Error ? e.message : String(e)}`,
@@ -133,7 +134,7 @@ export async function acceptWebSocket(
   }
   if (decision && "reject" in decision) {
     const { status, body, headers } = decision.reject;
-    await refuse(conn, writer, status, body ?? "", headers);
+    await refuse(conn, io, status, body ?? "", headers);
     throw new HandshakeError(
       "WS_UPGRADE_REJECTED",
       `upgrade refused by onUpgrade with status ${status}`,
@@ -147,18 +148,23 @@ export async function acceptWebSocket(
       headers: decision?.headers,
     });
   } catch (e) {
-    await refuse(conn, writer, 500, "invalid upgrade decision");
+    await refuse(conn, io, 500, "invalid upgrade decision");
     throw e;
   }
   try {
-    await writer.write(answer);
+    await io.write(answer);
   } catch (e) {
     conn.close();
     throw e;
   }
-  reader.releaseLock();
-  writer.releaseLock();
-  const ws = new WebSocketConnectionImpl(conn, "server", decision?.protocol ?? "", rest, options) as
+  const ws = new WebSocketConnectionImpl(
+    conn,
+    io,
+    "server",
+    decision?.protocol ?? "",
+    rest,
+    options,
+  ) as
     & WebSocketConnectionImpl
     & {
       request: UpgradeRequest;

@@ -90,6 +90,27 @@ export interface Connection {
   close(): void;
   /** Settles once the socket is fully closed, whichever side closed it. Never rejects. */
   readonly closed: Promise<void>;
+  /**
+   * Optional fast path for a layer that owns the connection exclusively:
+   * direct chunk reads and writes without the Web Streams machinery (whose
+   * per-chunk promises dominate small-message latency on Node). Returns null
+   * when taken before or when a stream is locked; after it, `readable` and
+   * `writable` must not be used. Chunks already queued in `readable` are
+   * delivered first.
+   */
+  takeChunkIO?(): ChunkIO | null;
+}
+
+/**
+ * Direct chunk I/O on a {@link Connection}, with the same backpressure as its
+ * streams: reading stops the socket when 64 KiB are queued unread, and
+ * `write` returns a promise only when the socket's buffer is full.
+ */
+export interface ChunkIO {
+  /** The next chunk (owned by the caller), or null at the end of the stream; rejects with the stream's error. */
+  read(): Promise<Uint8Array | null>;
+  /** Writes a chunk (ownership passes to the runtime); undefined when accepted at once, else a promise settling on drain. */
+  write(chunk: Uint8Array): Promise<void> | undefined;
 }
 
 /**

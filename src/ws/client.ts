@@ -8,10 +8,11 @@ import { parseResponseHead } from "../core/http1/head.ts";
 import { buildClientHandshake, validateServerHandshake } from "../core/ws/handshake.ts";
 import type { HeaderInit } from "../core/http1/request_writer.ts";
 import { connect } from "../transports/detect.ts";
-import type { ClientTlsOptions, Connection, Transport } from "../transports/types.ts";
+import type { ChunkIO, ClientTlsOptions, Connection, Transport } from "../transports/types.ts";
 import { WebSocketConnectionImpl, type WebSocketOptions } from "./connection.ts";
 import { timeoutOption } from "./deferred.ts";
 import { readHead } from "./head_io.ts";
+import { takeIo } from "./io.ts";
 import type { WebSocketConnection } from "./types.ts";
 
 /** Options for {@link connectWebSocket}. */
@@ -148,14 +149,14 @@ export async function connectWebSocket(
     signal: options.signal,
     transport: options.transport,
   });
-  const reader = conn.readable.getReader();
-  const writer = conn.writable.getWriter();
+  const io = takeIo(conn);
   const onAbort = () => conn.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await writer.write(hs.request);
+    await io.write(hs.request);
     const { head, rest } = await readHead(
-      reader,
+      io,
+      () => conn.close(),
       parseResponseHead,
       handshakeTimeout,
       "WebSocket handshake response",
@@ -165,16 +166,14 @@ export async function connectWebSocket(
     );
     try {
       const result = validateServerHandshake(head, hs);
-      reader.releaseLock();
-      writer.releaseLock();
-      return new WebSocketConnectionImpl(conn, "client", result.protocol, rest, options);
+      return new WebSocketConnectionImpl(conn, io, "client", result.protocol, rest, options);
     } catch (e) {
       if (e instanceof HandshakeError && head.status !== 101) {
         // Keep the first bytes of the refusal's body: they usually say why.
         throw new HandshakeError(e.code, e.message, {
           status: e.status,
           headers: e.headers,
-          bodyStart: await bodyStart(reader, rest),
+          bodyStart: await bodyStart(io, rest),
           cause: e.cause,
         });
       }
@@ -190,10 +189,7 @@ export async function connectWebSocket(
 }
 
 /** Up to 1 KiB of a refusal's body, waiting at most 200 ms for more of it. */
-async function bodyStart(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  rest: Uint8Array,
-): Promise<Uint8Array> {
+async function bodyStart(io: ChunkIO, rest: Uint8Array): Promise<Uint8Array> {
   const max = 1024;
   let body = rest.slice(0, max);
   const deadline = Date.now() + 200;
@@ -201,11 +197,11 @@ async function bodyStart(
     const timeout = new Promise<null>((r) =>
       setTimeout(() => r(null), Math.max(1, deadline - Date.now()))
     );
-    const r = await Promise.race([reader.read(), timeout]).catch(() => null);
-    if (r === null || r.done) break;
-    const next = new Uint8Array(Math.min(max, body.length + r.value.length));
+    const r = await Promise.race([io.read(), timeout]).catch(() => null);
+    if (r === null) break;
+    const next = new Uint8Array(Math.min(max, body.length + r.length));
     next.set(body);
-    next.set(r.value.subarray(0, next.length - body.length), body.length);
+    next.set(r.subarray(0, next.length - body.length), body.length);
     body = next;
   }
   return body;

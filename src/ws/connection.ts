@@ -16,7 +16,7 @@ import { FrameReader } from "../core/ws/frame_reader.ts";
 import { FrameWriter } from "../core/ws/frame_writer.ts";
 import { isValidCloseCode, type Message, retainMessage } from "../core/ws/message.ts";
 import { WriteBuf } from "../core/ws/write_buf.ts";
-import type { Connection } from "../transports/types.ts";
+import type { ChunkIO, Connection } from "../transports/types.ts";
 import { type Deferred, deferred, timeoutOption, withTimeout } from "./deferred.ts";
 import type { CloseInfo, WebSocketConnection } from "./types.ts";
 
@@ -77,8 +77,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   readonly closed: Promise<CloseInfo>;
 
   readonly #conn: Connection;
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #io: ChunkIO;
   readonly #frames: FrameReader;
   readonly #encoder: FrameWriter;
   readonly #server: boolean;
@@ -122,6 +121,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    * Wraps a transport connection whose opening handshake is done.
    *
    * @param conn The transport connection.
+   * @param io Its chunk I/O, taken with `takeIo` before the handshake.
    * @param role "client" (masks its frames) or "server".
    * @param protocol The negotiated subprotocol ("" for none).
    * @param leftover Bytes read past the handshake head: the first frames.
@@ -129,6 +129,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    */
   constructor(
     conn: Connection,
+    io: ChunkIO,
     role: "client" | "server",
     protocol: string,
     leftover: Uint8Array | null,
@@ -152,8 +153,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       throw new RangeError(`writeHighWaterMark must be a positive integer: got ${hwm}`);
     }
     this.#highWater = hwm;
-    this.#reader = conn.readable.getReader();
-    this.#writer = conn.writable.getWriter();
+    this.#io = io;
     this.closed = this.#closedDeferred.promise;
     if (leftover && leftover.length > 0) this.#frames.push(leftover);
   }
@@ -237,9 +237,9 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         if (this.#error) throw this.#poisoned();
         return null;
       }
-      let chunk: ReadableStreamReadResult<Uint8Array>;
+      let chunk: Uint8Array | null;
       try {
-        const read = this.#reader.read();
+        const read = this.#io.read();
         chunk = this.#readTimeout > 0
           ? await withTimeout(
             read,
@@ -251,7 +251,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       } catch (e) {
         throw await this.#fail(e);
       }
-      if (chunk.done) {
+      if (chunk === null) {
         if (this.#closeReceived || (this.#state as State) === "closed") return null;
         throw await this.#fail(
           new ConnectionClosed(
@@ -262,7 +262,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         );
       }
       try {
-        this.#frames.push(chunk.value);
+        this.#frames.push(chunk);
       } catch (e) {
         throw await this.#fail(e);
       }
@@ -270,12 +270,17 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   }
 
   /** Iterates data messages until the connection closes; each is valid until the next step. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
-    for (;;) {
-      const msg = await this.recv();
-      if (msg === null) return;
-      yield msg;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Message, undefined> {
+    // A plain iterator over recv(): an async generator would add several
+    // promise hops to every message.
+    return {
+      next: () =>
+        this.recv().then((
+          value,
+        ) => (value === null ? { done: true, value: undefined } : { done: false, value })),
+      return: (): Promise<IteratorResult<Message, undefined>> =>
+        Promise.resolve({ done: true, value: undefined }),
+    };
   }
 
   /** Data messages as a stream, pulled from the socket only when read; messages are copies. */
@@ -478,7 +483,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         if (this.#queue.length === 0) this.#seal();
         const item = this.#queue.shift();
         if (item === undefined) break;
-        if (item.bytes.length > 0) await this.#writer.write(item.bytes);
+        if (item.bytes.length > 0) {
+          // Most writes are accepted at once: no await, no promise.
+          const pending = this.#io.write(item.bytes);
+          if (pending !== undefined) await pending;
+        }
         this.#buffered -= item.bytes.length;
         item.done?.resolve();
       }
@@ -596,8 +605,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       await withTimeout(
         (async () => {
           for (;;) {
-            const r = await this.#reader.read();
-            if (r.done) return;
+            if ((await this.#io.read()) === null) return;
           }
         })(),
         this.#closeTimeout,
@@ -675,7 +683,6 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     try {
       this.#conn.close();
     } catch { /* already closed */ }
-    this.#reader.cancel().catch(() => {});
     this.#closedDeferred.resolve(info);
   }
 

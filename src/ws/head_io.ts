@@ -6,6 +6,7 @@
  */
 import { ConnectionClosed, HandshakeError, HttpParseError, TimeoutError } from "../core/errors.ts";
 import type { HeadLimits } from "../core/http1/head.ts";
+import type { ChunkIO } from "../transports/types.ts";
 
 /** A parsed head and the bytes that arrived after it. */
 export interface HeadRead<H> {
@@ -15,14 +16,16 @@ export interface HeadRead<H> {
 }
 
 /**
- * Reads chunks until `parse` finds a complete head. Parse errors (including
+ * Reads chunks until `parse` finds a complete head (`abort` is called on
+ * timeout to end the pending read). Parse errors (including
  * heads over the limits) become {@link HandshakeError}s with status 400/431.
  *
  * @throws {TimeoutError} When the head does not arrive within `timeoutMs`.
  * @throws {ConnectionClosed} When the stream ends first.
  */
 export async function readHead<H extends { headLength: number }>(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  io: ChunkIO,
+  abort: () => void,
   parse: (buf: Uint8Array, limits?: Partial<HeadLimits>) => H | null,
   timeoutMs: number,
   what: string,
@@ -34,27 +37,26 @@ export async function readHead<H extends { headLength: number }>(
   if (timeoutMs > 0 && timeoutMs !== Infinity) {
     timer = setTimeout(() => {
       timedOut = true;
-      reader.cancel().catch(() => {});
+      abort();
     }, timeoutMs);
   }
   try {
     for (;;) {
-      let result: ReadableStreamReadResult<Uint8Array>;
+      let chunk: Uint8Array | null;
       try {
-        result = await reader.read();
+        chunk = await io.read();
       } catch (e) {
         if (timedOut) throw timeoutError(what, timeoutMs);
         throw e;
       }
       if (timedOut) throw timeoutError(what, timeoutMs);
-      if (result.done) {
+      if (chunk === null) {
         throw new ConnectionClosed(
           "WS_HANDSHAKE_EOF",
           `the connection closed before the ${what} was complete (${buf.length} bytes received)`,
           { retryable: true },
         );
       }
-      const chunk = result.value;
       const next = new Uint8Array(buf.length + chunk.length);
       next.set(buf);
       next.set(chunk, buf.length);
