@@ -16,7 +16,8 @@
  */
 import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
 import { byteStrategy } from "./options.ts";
-import type { Connection, NetAddr } from "./types.ts";
+import type { ChunkIO, Connection, NetAddr } from "./types.ts";
+import { ChunkQueue } from "./chunk_queue.ts";
 
 /** The parts of Bun's `Socket` used here. */
 export interface BunSocket {
@@ -79,6 +80,8 @@ export class BunConnection implements Connection {
   #failure: Error | null = null;
   #drained: (() => void) | null = null;
   #resolveClosed!: () => void;
+  /** Direct chunk reads (takeChunkIO), bypassing the readable. */
+  #io: ChunkQueue | null = null;
 
   constructor(ctx: ErrorContext, tls: boolean) {
     this.#ctx = ctx;
@@ -137,6 +140,10 @@ export class BunConnection implements Connection {
 
   /** `data` handler. */
   onData(chunk: Uint8Array): void {
+    if (this.#io !== null) {
+      this.#io.push(chunk);
+      return;
+    }
     if (this.#readDone) return;
     this.#readCtl.enqueue(chunk);
     if (this.#readCtl.desiredSize! <= 0 && !this.#paused) {
@@ -154,6 +161,7 @@ export class BunConnection implements Connection {
 
   /** `end` handler: the peer sent FIN (or TLS close_notify). */
   onEnd(): void {
+    this.#io?.end(null);
     if (this.#readDone) return;
     this.#readDone = true;
     this.#readCtl.close();
@@ -169,6 +177,7 @@ export class BunConnection implements Connection {
     if (err) this.onError(err);
     this.#gone = true;
     const failure = this.#failure;
+    this.#io?.end(failure ?? (this.#closing ? null : closedError(this.#ctx, "by the peer")));
     if (!this.#readDone) {
       this.#readDone = true;
       // Bun skips the `end` handler when the peer's FIN arrives after our own
@@ -178,10 +187,54 @@ export class BunConnection implements Connection {
     }
     if (!this.#writeDone) {
       this.#writeDone = true;
-      this.#writeCtl.error(failure ?? closedError(this.#ctx, this.#closing ? "locally" : "by the peer"));
+      this.#writeCtl.error(
+        failure ?? closedError(this.#ctx, this.#closing ? "locally" : "by the peer"),
+      );
     }
     this.onDrain();
     this.#resolveClosed();
+  }
+
+  /** Writes what the socket takes now; undefined when it took everything, else waits for drains. */
+  #writeNow(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.#gone || this.#closing) {
+      return Promise.reject(
+        this.#failure ?? closedError(this.#ctx, this.#closing ? "locally" : "by the peer"),
+      );
+    }
+    const n = this.#socket!.write(chunk);
+    if (n === chunk.byteLength) return undefined;
+    if (n < 0) return Promise.reject(this.#failure ?? closedError(this.#ctx, "by the peer"));
+    return this.#write(chunk.subarray(n));
+  }
+
+  /**
+   * Direct chunk I/O for an exclusive owner (see {@link Connection.takeChunkIO}).
+   *
+   * @returns Reads and writes, or null when already taken or a stream is locked.
+   */
+  takeChunkIO(): ChunkIO | null {
+    if (this.#io !== null || this.readable.locked || this.writable.locked) return null;
+    const ctl = this.#readCtl;
+    const pending = () => (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
+    const legacy = pending() || this.#readDone
+      ? { reader: this.readable.getReader(), pending }
+      : null;
+    const pausable = {
+      pause: () => {
+        this.#paused = true;
+        this.#socket?.pause();
+      },
+      resume: () => {
+        if (this.#paused && !this.#gone) {
+          this.#paused = false;
+          this.#socket?.resume();
+        }
+      },
+    };
+    this.#io = new ChunkQueue(pausable, legacy, this.#paused);
+    if (this.#gone) this.#io.end(this.#failure);
+    return { read: () => this.#io!.read(), write: (chunk) => this.#writeNow(chunk) };
   }
 
   async #write(chunk: Uint8Array): Promise<void> {
@@ -210,6 +263,7 @@ export class BunConnection implements Connection {
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
+    this.#io?.end(null);
     if (!this.#readDone) {
       this.#readDone = true;
       this.#readCtl.close();

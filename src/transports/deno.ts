@@ -17,7 +17,7 @@
  * @module
  */
 import { connectErrorOf, type ErrorContext } from "./error_map.ts";
-import { type DenoConn, denoApi, type DenoListener, wrapDenoConn } from "./deno_conn.ts";
+import { denoApi, type DenoConn, type DenoListener, wrapDenoConn } from "./deno_conn.ts";
 import { guardConnect, QueueListener } from "./lifecycle.ts";
 import { normalizeConnect, normalizeListen } from "./options.ts";
 import { SluiceError } from "../core/errors.ts";
@@ -129,7 +129,10 @@ async function admit(
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const limit = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("handshake timed out")), SERVER_HANDSHAKE_LIMIT_MS);
+        timer = setTimeout(
+          () => reject(new Error("handshake timed out")),
+          SERVER_HANDSHAKE_LIMIT_MS,
+        );
       });
       alpn = (await Promise.race([conn.handshake!(), limit])).alpnProtocol;
     } catch {

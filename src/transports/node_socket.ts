@@ -19,11 +19,10 @@ import type { TLSSocket } from "node:tls";
 import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
 import { byteStrategy } from "./options.ts";
 import type { ChunkIO, Connection, NetAddr } from "./types.ts";
+import { ChunkQueue } from "./chunk_queue.ts";
 
 /** A closing socket that cannot flush (peer not reading) is destroyed after this. */
 const CLOSE_FLUSH_LIMIT_MS = 5_000;
-/** Direct reads pause the socket once this much is queued unread. */
-const IO_HIGH_WATER = 64 * 1024;
 
 function family(f: string | undefined): NetAddr["family"] {
   return f === "IPv4" || f === "IPv6" ? f : undefined;
@@ -55,13 +54,8 @@ class NodeConnection implements Connection {
   #writeDone = false;
   #closing = false;
   #failure: Error | null = null;
-  // Direct chunk I/O (takeChunkIO): its own queue, bypassing the readable.
-  #io = false;
-  #ioQueue: Uint8Array[] = [];
-  #ioQueued = 0;
-  #ioEnded = false;
-  #ioWaiter: { resolve(c: Uint8Array | null): void; reject(e: unknown): void } | null = null;
-  #legacy: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  /** Direct chunk reads (takeChunkIO), bypassing the readable. */
+  #io: ChunkQueue | null = null;
 
   constructor(socket: Socket, info: NodeSocketInfo) {
     this.#socket = socket;
@@ -119,16 +113,8 @@ class NodeConnection implements Connection {
   }
 
   #onData = (chunk: Uint8Array): void => {
-    if (this.#io) {
-      const w = this.#ioWaiter;
-      if (w !== null) {
-        this.#ioWaiter = null;
-        w.resolve(chunk);
-        return;
-      }
-      this.#ioQueue.push(chunk);
-      this.#ioQueued += chunk.length;
-      if (this.#ioQueued >= IO_HIGH_WATER) this.#socket.pause();
+    if (this.#io !== null) {
+      this.#io.push(chunk);
       return;
     }
     if (this.#readDone) return;
@@ -137,7 +123,7 @@ class NodeConnection implements Connection {
   };
 
   #onEnd = (): void => {
-    this.#ioEnd(null);
+    this.#io?.end(null);
     if (this.#readDone) return;
     this.#readDone = true;
     this.#readCtl.close();
@@ -145,7 +131,7 @@ class NodeConnection implements Connection {
 
   #onError = (err: Error): void => {
     this.#failure ??= streamErrorOf(err, this.#info.ctx, this.#info.tls);
-    this.#ioEnd(this.#failure);
+    this.#io?.end(this.#failure);
     if (!this.#readDone) {
       this.#readDone = true;
       this.#readCtl.error(this.#failure);
@@ -157,7 +143,7 @@ class NodeConnection implements Connection {
   };
 
   #onClose = (): void => {
-    this.#ioEnd(this.#closing ? null : closedError(this.#info.ctx, "by the peer"));
+    this.#io?.end(this.#closing ? null : closedError(this.#info.ctx, "by the peer"));
     // Without a prior 'end' or 'error' the socket was destroyed: locally
     // (close(), cancel, abort) or by a reset that node reported as a plain close.
     if (!this.#readDone) {
@@ -211,61 +197,27 @@ class NodeConnection implements Connection {
   }
 
   takeChunkIO(): ChunkIO | null {
-    if (this.#io || this.readable.locked || this.writable.locked) return null;
-    this.#io = true;
-    // Chunks the readable already queued come first, through a reader of their own.
-    if ((this.#readCtl.desiredSize ?? 0) < IO_HIGH_WATER || this.#readDone) {
-      this.#legacy = this.readable.getReader();
-    }
-    return { read: () => this.#ioRead(), write: (chunk) => this.#write(chunk) };
-  }
-
-  #ioRead(): Promise<Uint8Array | null> {
-    const legacy = this.#legacy;
-    if (legacy !== null) {
-      if ((this.#readCtl.desiredSize ?? 0) < IO_HIGH_WATER) {
-        return legacy.read().then((r) => (r.done ? this.#ioRead() : r.value));
-      }
-      this.#legacy = null;
-      legacy.releaseLock();
-    }
-    if (this.#ioQueue.length > 0) {
-      const chunk = this.#ioQueue.shift()!;
-      this.#ioQueued -= chunk.length;
-      if (this.#ioQueued < IO_HIGH_WATER && this.#socket.isPaused() && !this.#ioEnded) {
-        this.#socket.resume();
-      }
-      return Promise.resolve(chunk);
-    }
-    if (this.#ioEnded) {
-      return this.#ioFailure ? Promise.reject(this.#ioFailure) : Promise.resolve(null);
-    }
-    if (this.#ioWaiter !== null) return Promise.reject(new TypeError("read() is already pending"));
-    if (this.#socket.isPaused()) this.#socket.resume();
-    return new Promise((resolve, reject) => {
-      this.#ioWaiter = { resolve, reject };
-    });
-  }
-
-  #ioFailure: unknown = null;
-
-  /** Ends direct reads: null for a clean end, else the error. First call wins. */
-  #ioEnd(error: unknown): void {
-    if (!this.#io || this.#ioEnded) return;
-    this.#ioEnded = true;
-    this.#ioFailure = error;
-    const w = this.#ioWaiter;
-    this.#ioWaiter = null;
-    if (w !== null && this.#ioQueue.length === 0) {
-      if (error) w.reject(error);
-      else w.resolve(null);
-    }
+    if (this.#io !== null || this.readable.locked || this.writable.locked) return null;
+    const ctl = this.#readCtl;
+    // Chunks the readable already queued come first, through a reader of its own.
+    const pending = () => (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
+    const legacy = pending() || this.#readDone
+      ? { reader: this.readable.getReader(), pending }
+      : null;
+    const s = this.#socket;
+    this.#io = new ChunkQueue(
+      { pause: () => s.pause(), resume: () => s.resume() },
+      legacy,
+      s.isPaused(),
+    );
+    if (this.#readDone) this.#io.end(this.#failure);
+    return { read: () => this.#io!.read(), write: (chunk) => this.#write(chunk) };
   }
 
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    this.#ioEnd(null);
+    this.#io?.end(null);
     if (!this.#readDone) {
       this.#readDone = true;
       this.#readCtl.close();

@@ -5,12 +5,7 @@
  *
  * @module
  */
-import type {
-  ClientTlsOptions,
-  ConnectOptions,
-  ListenOptions,
-  ServerTlsOptions,
-} from "./types.ts";
+import type { ClientTlsOptions, ConnectOptions, ListenOptions, ServerTlsOptions } from "./types.ts";
 
 /** High-water mark, in bytes, of every connection's readable and writable. */
 export const STREAM_HIGH_WATER_BYTES = 64 * 1024;
@@ -64,7 +59,9 @@ function checkHostname(hostname: unknown): string {
 
 function checkPemList(name: string, list: unknown): string[] | undefined {
   if (list === undefined) return undefined;
-  if (!Array.isArray(list) || list.some((s) => typeof s !== "string" || !s.includes("-----BEGIN"))) {
+  if (
+    !Array.isArray(list) || list.some((s) => typeof s !== "string" || !s.includes("-----BEGIN"))
+  ) {
     throw new TypeError(`${name} must be an array of PEM strings: got ${String(list)}`);
   }
   return [...list];
