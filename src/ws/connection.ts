@@ -24,6 +24,13 @@ import type { CloseInfo, WebSocketConnection } from "./types.ts";
 export interface WebSocketOptions {
   /** Largest message accepted, in bytes; larger ones close the connection with 1009. @default 67108864 (64 MiB) */
   maxMessageSize?: number;
+  /**
+   * Most frames one message may arrive in; more close the connection with
+   * 1009. Fragments cost no memory of their own (they are joined in place),
+   * so the default leaves room for Autobahn's 4 MiB in 64-byte fragments (9.3.1).
+   * @default 1048576
+   */
+  maxFragments?: number;
   /** Initial receive buffer size in bytes. @default 65536 */
   bufferCapacity?: number;
   /** Fail the connection when no byte arrives for this long while reading (ms; 0 = never). @default 0 */
@@ -43,6 +50,8 @@ const VECTOR_THRESHOLD = 64 * 1024;
 /** A sealed batch at least this big is handed over as is instead of being copied out. */
 const HANDOFF_THRESHOLD = 64 * 1024;
 const BATCH_CAPACITY = 16 * 1024;
+/** The codec's own default (1024) fails Autobahn 9.3.1–9.4.2; see `maxFragments`. */
+const DEFAULT_MAX_FRAGMENTS = 1 << 20;
 /** A batch this big is written at once rather than waiting for the turn to end. */
 const COALESCE_LIMIT = 64 * 1024;
 
@@ -110,6 +119,9 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   // Receive side.
   #reading = false;
   #draining: Promise<void> | null = null;
+  /** A close frame or protocol error met by the synchronous path, for the async one. */
+  #stashedClose: { code: number; reason: string } | null = null;
+  #stashedError: unknown = null;
   #pings: PendingPing[] = [];
   #pingSeq = 0;
   #lastRtt = NaN;
@@ -141,6 +153,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     this.#frames = new FrameReader({
       role,
       maxMessageSize: options.maxMessageSize,
+      maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
       bufferCapacity: options.bufferCapacity,
     });
     this.#encoder = new FrameWriter({ role, maxFrameSize: options.maxFrameSize });
@@ -186,7 +199,23 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    * @throws {TimeoutError} When `readTimeout` passed with no data.
    * @throws {ConnectionPoisoned} On any call after such a failure.
    */
-  async recv(): Promise<Message | null> {
+  recv(): Promise<Message | null> {
+    const ready = this.#tryRecvSync();
+    return ready !== null ? Promise.resolve(ready) : this.#recvSlow();
+  }
+
+  /**
+   * A data message already complete in the receive buffer, or null when
+   * getting one needs I/O or other asynchronous work (close, failure). The
+   * fast path of `recv()` and iteration: no async function, no extra hops.
+   */
+  #tryRecvSync(): Message | null {
+    if (this.#error || this.#draining || this.#reading || this.#state === "closed") return null;
+    if (this.#stashedError !== null || this.#stashedClose !== null) return null;
+    return this.#pollBuffered(false);
+  }
+
+  async #recvSlow(): Promise<Message | null> {
     if (this.#error) throw this.#poisoned();
     if (this.#draining) {
       await this.#draining;
@@ -207,31 +236,55 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     }
   }
 
-  /** Reads until a data message (returned) or the close (null). With `discard`, data is dropped. */
-  async #readMessage(discard: boolean): Promise<Message | null> {
+  /**
+   * Processes buffered frames without I/O: answers pings, settles pongs, and
+   * returns the first data message. Returns null when the buffer holds no
+   * complete data message; a close frame or a protocol error met on the way is
+   * stashed for the asynchronous path to handle.
+   */
+  #pollBuffered(discard: boolean): Message | null {
     for (;;) {
       let msg: Message | null;
       try {
         msg = this.#frames.next();
       } catch (e) {
+        this.#stashedError = e;
+        return null;
+      }
+      if (msg === null) return null;
+      switch (msg.type) {
+        case "text":
+        case "binary":
+          if (discard) continue;
+          return msg;
+        case "ping":
+          if (this.#autoPong && !this.#closeSent) this.#enqueueControl("pong", msg.data);
+          continue;
+        case "pong":
+          this.#onPong(msg.data);
+          continue;
+        case "close":
+          this.#stashedClose = { code: msg.code, reason: msg.reason };
+          return null;
+      }
+    }
+  }
+
+  /** Reads until a data message (returned) or the close (null). With `discard`, data is dropped. */
+  async #readMessage(discard: boolean): Promise<Message | null> {
+    for (;;) {
+      const msg = this.#pollBuffered(discard);
+      if (msg !== null) return msg;
+      if (this.#stashedError !== null) {
+        const e = this.#stashedError;
+        this.#stashedError = null;
         throw await this.#fail(e);
       }
-      if (msg !== null) {
-        switch (msg.type) {
-          case "text":
-          case "binary":
-            if (discard) continue;
-            return msg;
-          case "ping":
-            if (this.#autoPong && !this.#closeSent) this.#enqueueControl("pong", msg.data);
-            continue;
-          case "pong":
-            this.#onPong(msg.data);
-            continue;
-          case "close":
-            await this.#onPeerClose(msg.code, msg.reason);
-            return null;
-        }
+      if (this.#stashedClose !== null) {
+        const { code, reason } = this.#stashedClose;
+        this.#stashedClose = null;
+        await this.#onPeerClose(code, reason);
+        return null;
       }
       if (this.#state === "closed") {
         if (this.#error) throw this.#poisoned();
@@ -274,10 +327,13 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     // A plain iterator over recv(): an async generator would add several
     // promise hops to every message.
     return {
-      next: () =>
-        this.recv().then((
-          value,
-        ) => (value === null ? { done: true, value: undefined } : { done: false, value })),
+      next: () => {
+        const ready = this.#tryRecvSync();
+        if (ready !== null) return Promise.resolve({ done: false, value: ready });
+        return this.#recvSlow().then((value) =>
+          value === null ? { done: true, value: undefined } : { done: false, value }
+        );
+      },
       return: (): Promise<IteratorResult<Message, undefined>> =>
         Promise.resolve({ done: true, value: undefined }),
     };

@@ -73,6 +73,8 @@ export class FrameReader {
   #words: Uint32Array;
   /** Bytes being parsed: `#buf`, or a chunk borrowed from `push()`. */
   #src: Uint8Array;
+  #srcWordsOf: Uint8Array | null = null;
+  #srcWords: Uint32Array | undefined = undefined;
   #pos = 0;
   #end = 0;
 
@@ -414,6 +416,16 @@ export class FrameReader {
     return true;
   }
 
+  /** A word view over a borrowed chunk's whole buffer, made once per chunk, not per frame. */
+  #chunkWords(src: Uint8Array): Uint32Array | undefined {
+    if (this.#srcWordsOf !== src) {
+      this.#srcWordsOf = src;
+      const buffer = src.buffer;
+      this.#srcWords = buffer.byteLength >= 4 ? new Uint32Array(buffer, 0, buffer.byteLength >>> 2) : undefined;
+    }
+    return this.#srcWords;
+  }
+
   /** Unmasks payload bytes [#done, upTo) and, for text, validates them. */
   #process(start: number, upTo: number, validate: boolean): void {
     const src = this.#src;
@@ -427,7 +439,7 @@ export class FrameReader {
         src,
         start - 4,
         this.#done,
-        src === this.#buf ? this.#words : undefined,
+        src === this.#buf ? this.#words : this.#chunkWords(src),
       );
     }
     if (validate) {
