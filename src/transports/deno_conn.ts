@@ -13,7 +13,7 @@
  */
 import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
 import { byteStrategy } from "./options.ts";
-import type { Connection, NetAddr } from "./types.ts";
+import type { ChunkIO, Connection, NetAddr } from "./types.ts";
 
 /** `Deno.NetAddr`. */
 export interface DenoNetAddr {
@@ -101,6 +101,10 @@ class DenoConnection implements Connection {
   #readCtl!: ReadableStreamDefaultController<Uint8Array>;
   #writeCtl!: WritableStreamDefaultController;
   #resolveClosed!: () => void;
+  /** A stream pull is waiting on conn.read(). */
+  #pulling = false;
+  /** Direct chunk I/O was taken: the readable never reads again. */
+  #direct = false;
 
   constructor(conn: DenoConn, ctx: ErrorContext, tls: boolean, alpn: string | null) {
     this.#conn = conn;
@@ -147,11 +151,14 @@ class DenoConnection implements Connection {
   }
 
   async #pull(c: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    if (this.#direct) return;
     const buf = this.#buf ?? new Uint8Array(READ_BYTES);
     let n: number | null;
     try {
+      this.#pulling = true;
       n = await this.#conn.read(buf);
     } catch (err) {
+      this.#pulling = false;
       if (this.#readDone) return;
       this.#readDone = true;
       if (this.#closing) c.close();
@@ -166,6 +173,7 @@ class DenoConnection implements Connection {
       }
       return;
     }
+    this.#pulling = false;
     if (this.#readDone) return;
     if (n === null) {
       this.#readDone = true;
@@ -196,6 +204,91 @@ class DenoConnection implements Connection {
       if (this.#closing) throw closedError(this.#ctx, "locally");
       throw this.#fail(err);
     }
+  }
+
+  /**
+   * Direct chunk I/O for an exclusive owner (see {@link Connection.takeChunkIO}):
+   * `conn.read()` and `conn.write()` without the streams. Bytes the readable
+   * already holds, or is reading, are delivered first.
+   *
+   * @returns Reads and writes, or null when already taken or a stream is locked.
+   */
+  takeChunkIO(): ChunkIO | null {
+    if (this.#direct || this.readable.locked || this.writable.locked) return null;
+    this.#direct = true;
+    const ctl = this.#readCtl;
+    const queued = () => this.#pulling || (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
+    let legacy: ReadableStreamDefaultReader<Uint8Array> | null = queued() || this.#readDone
+      ? this.readable.getReader()
+      : null;
+    const read = async (): Promise<Uint8Array | null> => {
+      if (legacy !== null) {
+        if (queued()) {
+          const r = await legacy.read();
+          if (!r.done) return r.value;
+          if (this.#failure) throw this.#failure;
+          if (this.#readDone) return null;
+        }
+        legacy.releaseLock();
+        legacy = null;
+      }
+      if (this.#readDone || this.#released) {
+        if (this.#failure && !this.#closing) throw this.#failure;
+        return null;
+      }
+      const buf = this.#buf ?? new Uint8Array(READ_BYTES);
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buf);
+      } catch (err) {
+        if (this.#closing || this.#released) return null;
+        this.#readDone = true;
+        throw this.#fail(err);
+      }
+      if (n === null) {
+        this.#readDone = true;
+        return null;
+      }
+      if (n >= HANDOFF_BYTES) {
+        this.#buf = null;
+        return buf.subarray(0, n);
+      }
+      this.#buf = buf;
+      return buf.slice(0, n);
+    };
+    let leftover: Uint8Array | null = null;
+    const readInto = async (into: Uint8Array): Promise<number | null> => {
+      // Bytes from the old stream first (copied: there are at most a few).
+      let chunk = leftover;
+      leftover = null;
+      if (chunk === null && legacy !== null) chunk = await read();
+      if (chunk !== null) {
+        const n = Math.min(chunk.length, into.length);
+        into.set(chunk.subarray(0, n));
+        if (n < chunk.length) leftover = chunk.subarray(n);
+        return n;
+      }
+      if (this.#readDone || this.#released) {
+        if (this.#failure && !this.#closing) throw this.#failure;
+        return null;
+      }
+      for (;;) {
+        let n: number | null;
+        try {
+          n = await this.#conn.read(into);
+        } catch (err) {
+          if (this.#closing || this.#released) return null;
+          this.#readDone = true;
+          throw this.#fail(err);
+        }
+        if (n === null) {
+          this.#readDone = true;
+          return null;
+        }
+        if (n > 0) return n;
+      }
+    };
+    return { read, readInto, write: (chunk) => this.#write(chunk) };
   }
 
   /** Frees the resource once; `closed` settles. */

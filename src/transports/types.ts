@@ -111,6 +111,12 @@ export interface ChunkIO {
   read(): Promise<Uint8Array | null>;
   /** Writes a chunk (ownership passes to the runtime); undefined when accepted at once, else a promise settling on drain. */
   write(chunk: Uint8Array): Promise<void> | undefined;
+  /**
+   * Pull-based transports only (Deno): reads straight into `buf` — e.g. a
+   * codec's `spare()` — with no copy. Resolves with the byte count (≥ 1), or
+   * null at the end of the stream. Don't mix with a pending `read()`.
+   */
+  readInto?(buf: Uint8Array): Promise<number | null>;
 }
 
 /**

@@ -290,10 +290,15 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         if (this.#error) throw this.#poisoned();
         return null;
       }
-      let chunk: Uint8Array | null;
+      // Pull-based transports read straight into the codec's buffer (no copy);
+      // push-based ones hand over fresh chunks that the codec parses in place.
+      let got: Uint8Array | number | null;
       try {
-        const read = this.#io.read();
-        chunk = this.#readTimeout > 0
+        const io = this.#io;
+        const read: Promise<Uint8Array | number | null> = io.readInto !== undefined
+          ? io.readInto(this.#frames.spare())
+          : io.read();
+        got = this.#readTimeout > 0
           ? await withTimeout(
             read,
             this.#readTimeout,
@@ -304,7 +309,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       } catch (e) {
         throw await this.#fail(e);
       }
-      if (chunk === null) {
+      if (got === null) {
         if (this.#closeReceived || (this.#state as State) === "closed") return null;
         throw await this.#fail(
           new ConnectionClosed(
@@ -315,7 +320,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         );
       }
       try {
-        this.#frames.push(chunk);
+        if (typeof got === "number") this.#frames.filled(got);
+        else this.#frames.push(got);
       } catch (e) {
         throw await this.#fail(e);
       }
