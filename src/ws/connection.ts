@@ -76,6 +76,21 @@ type State = "open" | "closing" | "closed";
 
 const textEncoder = new TextEncoder();
 
+/** A rejected promise marked handled, like a {@link Deferred}'s: fire-and-forget sends never crash. */
+function rejected(error: Error): Promise<never> {
+  const p = Promise.reject(error);
+  p.catch(() => {});
+  return p;
+}
+
+/** A rejection for a control payload over 125 bytes (RFC 6455 §5.5), else null. */
+function controlTooLong(kind: string, data: Uint8Array | undefined): Promise<never> | null {
+  if (data === undefined || data.length <= 125) return null;
+  return rejected(
+    new RangeError(`${kind} payload must be at most 125 bytes (RFC 6455 §5.5): got ${data.length}`),
+  );
+}
+
 /**
  * The {@link WebSocketConnection} implementation. Build it through
  * `connectWebSocket()` or `acceptWebSocket()`, not directly.
@@ -368,10 +383,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    *
    * @param text The message.
    * @returns Resolves when the frame is handed to the socket.
-   * @throws {ConnectionPoisoned} After a failure; {@link ConnectionClosed} once closing.
+   * @throws {ConnectionPoisoned} (as a rejection) After a failure; {@link ConnectionClosed} once closing.
    */
   sendText(text: string): Promise<void> {
-    this.#assertSendable();
+    const refused = this.#refusal();
+    if (refused !== null) return refused;
     const before = this.#batch.length;
     if (this.#maxFrame === Infinity) this.#encoder.appendText(this.#batch, text);
     else this.#batch.write(this.#encoder.text(text));
@@ -385,10 +401,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    *
    * @param data The message payload.
    * @returns Resolves when the frame is handed to the socket.
-   * @throws {ConnectionPoisoned} After a failure; {@link ConnectionClosed} once closing.
+   * @throws {ConnectionPoisoned} (as a rejection) After a failure; {@link ConnectionClosed} once closing.
    */
   sendBinary(data: Uint8Array): Promise<void> {
-    this.#assertSendable();
+    const refused = this.#refusal();
+    if (refused !== null) return refused;
     if (this.#server && data.length >= VECTOR_THRESHOLD && this.#maxFrame === Infinity) {
       this.#seal();
       const done = deferred<void>();
@@ -411,10 +428,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    *
    * @param data Up to 125 bytes; by default a unique 8-byte id.
    * @returns The round-trip time in milliseconds.
-   * @throws {RangeError} When `data` is longer than 125 bytes.
+   * @throws {RangeError} (as a rejection) When `data` is longer than 125 bytes; like `sendText` once closing or failed.
    */
   ping(data?: Uint8Array): Promise<number> {
-    this.#assertSendable();
+    const refused = this.#refusal() ?? controlTooLong("ping", data);
+    if (refused !== null) return refused;
     let payload = data;
     if (payload === undefined) {
       payload = new Uint8Array(8);
@@ -433,9 +451,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    *
    * @param data Up to 125 bytes. @default empty
    * @returns Resolves when the frame is handed to the socket.
+   * @throws {RangeError} (as a rejection) When `data` is longer than 125 bytes; like `sendText` once closing or failed.
    */
   pong(data: Uint8Array = new Uint8Array(0)): Promise<void> {
-    this.#assertSendable();
+    const refused = this.#refusal() ?? controlTooLong("pong", data);
+    if (refused !== null) return refused;
     this.#enqueueControl("pong", data);
     return this.#batchPromise();
   }
@@ -444,6 +464,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   get writable(): WritableStream<string | Uint8Array> {
     this.#writable ??= new WritableStream<string | Uint8Array>({
       write: (chunk) => {
+        const refused = this.#refusal();
+        if (refused !== null) return refused;
         const sent = typeof chunk === "string" ? this.sendText(chunk) : this.sendBinary(chunk);
         // Resolve at once while under the high-water mark so writes in one turn batch together.
         if (this.#buffered > this.#highWater) return sent;
@@ -458,15 +480,21 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     return this.#writable;
   }
 
-  #assertSendable(): void {
-    if (this.#error) throw this.#poisoned();
-    if (this.#closeSent || this.#state !== "open") {
-      throw new ConnectionClosed(
+  /**
+   * The send methods' only check: null while sending is possible, else a
+   * rejected promise (promise-returning methods reject rather than throw, so
+   * `ws.sendText(x).catch(…)` and `await` see the same failure).
+   */
+  #refusal(): Promise<never> | null {
+    if (this.#error === null && !this.#closeSent && this.#state === "open") return null;
+    if (this.#error !== null) return rejected(this.#poisoned());
+    return rejected(
+      new ConnectionClosed(
         "WS_CLOSED",
         "the WebSocket is closing or closed: nothing more can be sent",
         { retryable: false },
-      );
-    }
+      ),
+    );
   }
 
   #enqueueControl(kind: "ping" | "pong", data: Uint8Array): void {
