@@ -53,6 +53,12 @@ export const ClientErrorCode = {
   SendTimeout: "CLIENT_SEND_TIMEOUT",
   /** A `messages()`/`events()` subscriber fell further behind than its buffer. */
   SubscriberOverflow: "CLIENT_SUBSCRIBER_OVERFLOW",
+  /** No pong and no data arrived within `pongTimeoutMs` of a ping: the peer is presumed dead. */
+  PongTimeout: "CLIENT_PONG_TIMEOUT",
+  /** No data message arrived within `receiveTimeoutMs`: the feed went silent. */
+  ReceiveTimeout: "CLIENT_RECEIVE_TIMEOUT",
+  /** The server ended the connection (with or without a close frame). */
+  Disconnected: "CLIENT_DISCONNECTED",
 } as const;
 
 /** What the send queue held when a message did not fit. */
