@@ -35,7 +35,7 @@ export interface WebSocketOptions {
   bufferCapacity?: number;
   /** Fail the connection when no byte arrives for this long while reading (ms; 0 = never). @default 0 */
   readTimeout?: number;
-  /** How long `close()` waits for the peer's close frame and TCP close (ms). @default 5000 */
+  /** How long `close()` waits for the peer's close frame and TCP close (ms; 0 or Infinity = no limit). @default 5000 */
   closeTimeout?: number;
   /** Answer pings with pongs automatically. @default true */
   autoPong?: boolean;
@@ -52,6 +52,8 @@ const HANDOFF_THRESHOLD = 64 * 1024;
 const BATCH_CAPACITY = 16 * 1024;
 /** The codec's own default (1024) fails Autobahn 9.3.1–9.4.2; see `maxFragments`. */
 const DEFAULT_MAX_FRAGMENTS = 1 << 20;
+/** The longest delay timers take (2^31 - 1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 0x7fffffff;
 /** A batch this big is written at once rather than waiting for the turn to end. */
 const COALESCE_LIMIT = 64 * 1024;
 
@@ -631,7 +633,10 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       // Nobody is reading: read (and drop data) until the peer's close frame.
       this.#draining = this.#drain();
     }
-    const timer = setTimeout(() => {
+    // 0 and Infinity mean no limit, as in every other timeout option (a bare
+    // setTimeout(fn, Infinity) fires at once); longer ones are clamped.
+    const limit = this.#closeTimeout;
+    const timer = limit > 0 && limit !== Infinity ? setTimeout(() => {
       this.#finish({
         code: 1006,
         reason: "",
@@ -642,11 +647,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
           `the peer did not complete the close handshake within ${this.#closeTimeout} ms`,
         ),
       });
-    }, this.#closeTimeout || 5000);
+    }, Math.min(limit, MAX_TIMER_MS)) : undefined;
     try {
       return await this.closed;
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
     }
   }
 

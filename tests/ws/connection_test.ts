@@ -276,6 +276,22 @@ describe("ws connection semantics", () => {
     });
   });
 
+  test("closeTimeout Infinity (no limit) waits for a slow peer's close instead of giving up at once", async () => {
+    await withRawServer(async (server) => {
+      const connecting = connectWebSocket(server.url, { closeTimeout: Infinity });
+      const peer = await server.accept();
+      const ws = await connecting;
+      const closing = ws.close(1000);
+      const f = await peer.nextFrame();
+      assert.ok(f && closeCodeOf(f) === 1000);
+      await sleep(100);
+      await peer.send(encodeFrame({ opcode: OP.close, payload: closePayload(1000) }, null));
+      peer.end();
+      const info = await within(closing, 3000, "close()");
+      assert.equal(info.wasClean, true, `error: ${info.error}`);
+    });
+  });
+
   test("ping() resolves with the round-trip time when the pong arrives (a slow pong gives a longer RTT) and sets lastRtt", async () => {
     await withRawServer(async (server) => {
       const connecting = echoClient(server.url);
