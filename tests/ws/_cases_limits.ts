@@ -184,3 +184,40 @@ export const TOO_MANY_FRAGMENTS: Case = {
   expect: [],
   outcome: { kind: "fail", code: 1009, failFastAfterStep: 1 },
 };
+
+/**
+ * Many big messages back to back in one write, so the echo of one is still
+ * being written while the next is parsed: received buffers must not be reused
+ * under a write in flight (the server writes large binary payloads as they are).
+ */
+export const PIPELINED: Case[] = [
+  {
+    id: "9.x.1",
+    does: "echoes 20 distinct 100 KiB binary messages sent back to back, all intact and in order",
+    steps: [{
+      frames: Array.from({ length: 20 }, (_, i) => ({ opcode: OP.binary, payload: noise(100 * KiB, 100 + i) })),
+    }],
+    expect: Array.from({ length: 20 }, (_, i) => ({ type: "binary", payload: noise(100 * KiB, 100 + i) })),
+    outcome: { kind: "echo" },
+  },
+  {
+    id: "9.x.2",
+    does: "echoes 10 distinct 200 KiB binary messages in 3 fragments each sent back to back, all intact",
+    steps: [{
+      frames: Array.from({ length: 10 }, (_, i) => fragmentsOf(OP.binary, noise(200 * KiB, 200 + i), 70 * KiB))
+        .flat(),
+    }],
+    expect: Array.from({ length: 10 }, (_, i) => ({ type: "binary", payload: noise(200 * KiB, 200 + i) })),
+    outcome: { kind: "echo" },
+  },
+  {
+    id: "9.x.3",
+    does: "echoes 30 distinct 50 KiB text messages sent back to back in 1000-byte chops, all intact",
+    steps: [{
+      frames: Array.from({ length: 30 }, (_, i) => ({ opcode: OP.text, payload: asciiText(50 * KiB, 300 + i) })),
+      chop: 1000,
+    }],
+    expect: Array.from({ length: 30 }, (_, i) => ({ type: "text", payload: asciiText(50 * KiB, 300 + i) })),
+    outcome: { kind: "echo" },
+  },
+];

@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { connectWebSocket } from "../../src/ws/client.ts";
 import { withRawServer } from "../_helpers/raw_peer.ts";
 import { OP } from "../_helpers/raw_peer.ts";
-import { MAX_MESSAGE, noise, SECTION_10, SECTION_9, TOO_BIG, TOO_MANY_FRAGMENTS } from "./_cases_limits.ts";
+import { MAX_MESSAGE, noise, SECTION_10, PIPELINED, SECTION_9, TOO_BIG, TOO_MANY_FRAGMENTS } from "./_cases_limits.ts";
 import { assertBytes, caseName, runClientCase } from "./_conformance.ts";
 
 describe("ws client conformance: limits and fragmentation of big messages", () => {
-  for (const c of [...SECTION_9, ...SECTION_10]) {
+  for (const c of [...SECTION_9, ...PIPELINED, ...SECTION_10]) {
     test(caseName(c, "client"), () => runClientCase(c));
   }
   for (const c of TOO_BIG) {

@@ -6,11 +6,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { encodeFrame, MASK_KEY, OP, rawClient } from "../_helpers/raw_peer.ts";
-import { asciiText, MAX_MESSAGE, SECTION_10, SECTION_9, TOO_BIG, TOO_MANY_FRAGMENTS } from "./_cases_limits.ts";
+import { asciiText, MAX_MESSAGE, SECTION_10, PIPELINED, SECTION_9, TOO_BIG, TOO_MANY_FRAGMENTS } from "./_cases_limits.ts";
 import { assertBytes, caseName, runServerCase, withEchoServer } from "./_conformance.ts";
 
 describe("ws server conformance: limits and fragmentation of big messages", () => {
-  for (const c of [...SECTION_9, ...SECTION_10]) {
+  for (const c of [...SECTION_9, ...PIPELINED, ...SECTION_10]) {
     test(caseName(c, "server"), () => runServerCase(c));
   }
   for (const c of TOO_BIG) {
