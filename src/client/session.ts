@@ -8,7 +8,7 @@
  * @module
  */
 import { ConnectionClosed, TimeoutError } from "../core/errors.ts";
-import { type Message, retainMessage } from "../core/ws/message.ts";
+import type { Message } from "../core/ws/message.ts";
 import type { CloseInfo, WebSocketConnection } from "../ws/types.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import { ClientErrorCode } from "./errors.ts";
@@ -198,7 +198,7 @@ export class Session {
         }
         if (m === null) return controller.close();
         this.#lastData = this.#clock.now();
-        controller.enqueue(retainMessage(m));
+        controller.enqueue(ownMessage(m));
       },
     }, { highWaterMark: 0 });
     let reader: ReadableStreamDefaultReader<Message> | null = null;
@@ -244,15 +244,24 @@ export class Session {
       while (handed.length < MAX_BATCH_MESSAGES && bytes < MAX_BATCH_BYTES) {
         const entry = queue.take();
         if (!entry) break;
+        // A frame the WebSocket accepts always adds its bytes to bufferedAmount
+        // at once; a refusal (closing, failed) adds none. A refused message
+        // never reached the socket: it stays in flight and goes back to the
+        // queue for the next connection.
+        const before = ws.bufferedAmount;
+        let write: Promise<void>;
         try {
           const m = entry.message;
-          writes.push(typeof m === "string" ? ws.sendText(m) : ws.sendBinary(m));
+          write = typeof m === "string" ? ws.sendText(m) : ws.sendBinary(m);
         } catch (e) {
-          // Refused synchronously: never reached the socket; it stays in
-          // flight and goes back to the queue for the next connection.
           failure = e;
           break;
         }
+        if (ws.bufferedAmount === before) {
+          failure = await write.then(() => new Error("the WebSocket refused a send"), (e) => e);
+          break;
+        }
+        writes.push(write);
         handed.push(entry);
         bytes += entry.bytes;
       }
@@ -372,4 +381,14 @@ export class Session {
     }
     this.#pingTimer = this.#watchTimer = this.#recvTimer = null;
   }
+}
+
+/**
+ * An owned copy of a borrowed message. Not `retainMessage`: its
+ * `data.slice()` is a view, not a copy, when the transport hands Node
+ * `Buffer`s (Node's `Buffer#slice` aliases), which would pin whole socket
+ * chunks in subscribers' buffers and let later reads overwrite them.
+ */
+export function ownMessage(m: Message): Message {
+  return m.type === "close" ? m : { ...m, data: new Uint8Array(m.data) };
 }

@@ -10,7 +10,7 @@
  * @module
  */
 import { ConnectionClosed } from "../core/errors.ts";
-import { type Message, retainMessage } from "../core/ws/message.ts";
+import type { Message } from "../core/ws/message.ts";
 import { connectWebSocket, parseWebSocketUrl } from "../ws/client.ts";
 import type { WebSocketConnection } from "../ws/types.ts";
 import { resolveClientOptions, type ResolvedClientOptions } from "./client_options.ts";
@@ -23,7 +23,7 @@ import { chainHandshakes, type HandshakeConnection, runHandshake } from "./hands
 import type { Outgoing } from "./ledger.ts";
 import { RetryTracker } from "./retry_tracker.ts";
 import { type SendOptions, SendQueue } from "./send_queue.ts";
-import { Session, type SessionEnd } from "./session.ts";
+import { ownMessage, Session, type SessionEnd } from "./session.ts";
 import { type ClientState, StateTracker } from "./state.ts";
 
 /** A stream that is also async-iterable (`for await`) on every runtime. */
@@ -351,7 +351,7 @@ export class WebSocketClient {
       sendText: (text) => attemptCall(() => ws.sendText(text)),
       sendBinary: (data) => attemptCall(() => ws.sendBinary(data)),
       recv: () => attemptCall(() => ws.recv()),
-      forward: (message) => void early.push(retainMessage(message)),
+      forward: (message) => void early.push(ownMessage(message)),
     };
     const chain = steps.length === 1 ? steps[0] : chainHandshakes(...steps);
     try {

@@ -53,6 +53,8 @@ interface Side {
 
 class Pair {
   closed = false;
+  /** A `closeAfter` cut point was reached: nothing more is forwarded while the reset is pending. */
+  cut = false;
   readonly client: net.Socket;
   readonly server: net.Socket;
   readonly up: Side;
@@ -219,7 +221,7 @@ export class ChaosProxy {
   }
 
   #onData(pair: Pair, side: Side, chunk: Uint8Array): void {
-    if (pair.closed) return;
+    if (pair.closed || pair.cut) return;
     if (this.#silent[side.dir]) {
       this.stats.bytesDropped += chunk.length;
       return;
@@ -237,6 +239,9 @@ export class ChaosProxy {
     const closeAt = this.#closeAt[dir];
     if (closeAt !== null && closeAt < start + data.length) {
       this.#closeAt[dir] = null;
+      // Some runtimes (Deno's node:net) call the write callback after more
+      // data arrived: forward nothing past the cut meanwhile, either way.
+      pair.cut = true;
       const head = data.subarray(0, Math.max(0, closeAt - start));
       if (head.length === 0) return this.#kill(pair);
       this.#count(side, head.length);
