@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { WebSocketClient } from "../../src/client/websocket_client.ts";
 import { fastReconnect, stableConnection } from "../../src/client/client_options.ts";
 import { ClientClosed, NotConnected, QueueFull } from "../../src/client/errors.ts";
-import { fixedDelay, noRetry } from "../../src/client/retry.ts";
+import { fixedDelay } from "../../src/client/retry.ts";
 import type { Extension } from "../../src/client/extensions.ts";
 import type { Message } from "../../src/core/ws/message.ts";
 import { ChaosProxy } from "../_helpers/chaos_proxy.ts";
@@ -224,7 +224,7 @@ describe("WebSocketClient", () => {
   });
 
   test("extensions: hooks in order, a fresh incoming transform per connection that can rewrite and drop", async () => {
-    await withServer(async (server, url) => {
+    await withServer(async (server, _url) => {
       const calls: string[] = [];
       let factories = 0;
       const upper: Extension = {
