@@ -19,7 +19,7 @@ import type { HttpHeaders } from "../core/http1/head.ts";
 import type { EncodedRequest } from "../core/http1/request_writer.ts";
 import { ResponseReader, type ResponseReaderOptions } from "../core/http1/response_reader.ts";
 import type { Connection } from "../transports/mod.ts";
-import { RestResponse } from "./response.ts";
+import { type BodySource, RestResponse } from "./response.ts";
 
 /** Per-request settings the connection needs. */
 export interface SendOptions {
@@ -327,11 +327,13 @@ export class RestConnection {
         finished();
         return new RestResponse(status, reason, headers, concat(pieces, size), null, () => trailers);
       }
-      const stream = new ReadableStream<Uint8Array>({
-        start: (controller) => {
-          for (const p of pieces) controller.enqueue(p);
-        },
-        pull: async (controller) => {
+      const queued = pieces;
+      let over = false;
+      const source: BodySource = {
+        length: head.body === "length" ? head.contentLength : null,
+        next: async () => {
+          if (queued.length > 0) return queued.shift()!;
+          if (over) return null;
           try {
             for (;;) {
               const ev = codec.next();
@@ -339,19 +341,17 @@ export class RestConnection {
                 await this.#read(opts);
                 continue;
               }
-              if (ev.type === "data") {
-                controller.enqueue(this.#own(ev.data));
-                return;
-              }
+              if (ev.type === "data") return this.#own(ev.data);
               if (ev.type === "trailers") trailers = ev.trailers;
               else if (ev.type === "end") {
+                over = true;
                 this.#finish(ev.keepAlive);
                 finished();
-                controller.close();
-                return;
+                return null;
               }
             }
           } catch (e) {
+            over = true;
             const err = this.#failure(e, ex);
             this.#release();
             finished();
@@ -359,12 +359,14 @@ export class RestConnection {
           }
         },
         cancel: () => {
-          this.#kill(new ConnectionClosed("CONNECTION_CLOSED", "a response body was cancelled"));
+          if (over) return;
+          over = true;
+          this.#kill(new ConnectionClosed("CONNECTION_CLOSED", "a response body was discarded"));
           this.#release();
           finished();
         },
-      }, { highWaterMark: 1 });
-      return new RestResponse(status, reason, headers, null, stream, () => trailers);
+      };
+      return new RestResponse(status, reason, headers, null, source, () => trailers);
     } catch (e) {
       const err = this.#failure(e, ex);
       this.#release();

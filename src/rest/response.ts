@@ -10,14 +10,28 @@ import type { HttpHeaders } from "../core/http1/head.ts";
 const utf8 = new TextDecoder();
 
 /**
+ * Where a body that was not read with its head comes from: the connection,
+ * one piece per call, as fast as it is asked for. Internal to the client.
+ */
+export interface BodySource {
+  /** The Content-Length, or null for a chunked or close-delimited body. */
+  readonly length: number | null;
+  /** The next piece (owned by the caller), or null at the end. */
+  next(): Promise<Uint8Array | null>;
+  /** Gives up on the rest (closing the connection). */
+  cancel(): void;
+}
+
+/**
  * A received HTTP response.
  *
  * Bodies with a known length up to the client's `bufferBodyBytes` (and any
  * body that had fully arrived with its head) are read before the response is
  * returned: `body` holds them, usually as a view of the received bytes. Other
- * bodies arrive through `stream`, read from the socket only as fast as it is
- * consumed; the connection serves the next request only once the stream is
- * read to the end (or cancelled, which closes the connection).
+ * bodies are read from the socket only as fast as they are consumed, through
+ * `stream` or `bytes()`/`text()`/`json()`; the connection serves the next
+ * request only once the body is read to the end (or discarded, which closes
+ * the connection).
  *
  * @example Read JSON
  * ```ts ignore
@@ -37,8 +51,8 @@ export class RestResponse {
   readonly headers: HttpHeaders;
   /** The whole body when it was read with the head; otherwise null (see `stream`). */
   readonly body: Uint8Array | null;
-  /** The body as a stream when it was not read up front; otherwise null. */
-  readonly stream: ReadableStream<Uint8Array> | null;
+  #source: BodySource | null;
+  #stream: ReadableStream<Uint8Array> | null = null;
   #trailers: () => HttpHeaders | null;
   #used = false;
 
@@ -49,7 +63,7 @@ export class RestResponse {
    * @param reason The reason phrase.
    * @param headers The fields.
    * @param body The buffered body, or null.
-   * @param stream The streamed body, or null.
+   * @param source Where a body not read up front comes from, or null.
    * @param trailers Returns the trailers once the body has been read.
    */
   constructor(
@@ -57,15 +71,37 @@ export class RestResponse {
     reason: string,
     headers: HttpHeaders,
     body: Uint8Array | null,
-    stream: ReadableStream<Uint8Array> | null,
+    source: BodySource | null,
     trailers: () => HttpHeaders | null,
   ) {
     this.status = status;
     this.reason = reason;
     this.headers = headers;
     this.body = body;
-    this.stream = stream;
+    this.#source = source;
     this.#trailers = trailers;
+  }
+
+  /**
+   * The body as a stream with backpressure when it was not read up front;
+   * otherwise null. Created on first access; once `bytes()`, `text()` or
+   * `json()` started reading, it is null too.
+   */
+  get stream(): ReadableStream<Uint8Array> | null {
+    const source = this.#source;
+    if (source === null || (this.#used && this.#stream === null)) return this.#stream;
+    if (this.#stream === null) {
+      this.#used = true;
+      this.#stream = new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          const piece = await source.next();
+          if (piece === null) controller.close();
+          else controller.enqueue(piece);
+        },
+        cancel: () => source.cancel(),
+      }, { highWaterMark: 0 });
+    }
+    return this.#stream;
   }
 
   /** True for a 2xx status. */
@@ -79,26 +115,41 @@ export class RestResponse {
   }
 
   /**
-   * Returns the whole body, reading the stream to its end when there is one.
+   * Returns the whole body, reading it from the connection when it was not
+   * read up front.
    *
    * @returns The body bytes (empty when there is no body).
    * @throws {SluiceError} `BODY_USED` when a streamed body was already read.
    */
   async bytes(): Promise<Uint8Array> {
     if (this.body !== null) return this.body;
-    if (this.stream === null) return new Uint8Array(0);
-    if (this.#used || this.stream.locked) {
-      throw new SluiceError("BODY_USED", "the response body stream was already read");
-    }
+    const source = this.#source;
+    if (source === null) return new Uint8Array(0);
+    let next = () => source.next();
+    if (this.#stream !== null && !this.#stream.locked) {
+      // The stream was created but not read: read through it.
+      const reader = this.#stream.getReader();
+      next = async () => {
+        const r = await reader.read();
+        return r.done ? null : r.value;
+      };
+    } else if (this.#used) throw new SluiceError("BODY_USED", "the response body was already read");
     this.#used = true;
+    // Known length: one allocation, each piece copied once as it arrives.
+    if (source.length !== null) {
+      const out = new Uint8Array(source.length);
+      let at = 0;
+      for (let p = await next(); p !== null; p = await next()) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return at === out.length ? out : out.subarray(0, at);
+    }
     const parts: Uint8Array[] = [];
     let total = 0;
-    const reader = this.stream.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parts.push(value);
-      total += value.length;
+    for (let p = await next(); p !== null; p = await next()) {
+      parts.push(p);
+      total += p.length;
     }
     if (parts.length === 1) return parts[0];
     const out = new Uint8Array(total);
@@ -132,15 +183,18 @@ export class RestResponse {
   }
 
   /**
-   * Discards an unread streamed body. Cancelling closes the connection, since
-   * the rest of the body would otherwise have to be read first.
+   * Discards an unread body. This closes the connection, since the rest of
+   * the body would otherwise have to be read first.
    *
    * @returns Once discarded.
    */
   async discard(): Promise<void> {
-    if (this.stream !== null && !this.stream.locked && !this.#used) {
+    if (this.#source === null) return;
+    if (this.#stream !== null) {
+      if (!this.#stream.locked) await this.#stream.cancel();
+    } else if (!this.#used) {
       this.#used = true;
-      await this.stream.cancel();
+      this.#source.cancel();
     }
   }
 }

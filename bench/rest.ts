@@ -1,0 +1,189 @@
+/**
+ * REST client benchmark: keep-alive requests/s and per-call p50/p99 latency
+ * for a 100-byte JSON response and a 1 MiB chunked response, sluice beside
+ * undici (`Client`, pipelining 1 and 10), Node's `http` with a keep-alive
+ * agent, and the runtime's `fetch`, interleaved in the same run.
+ *
+ * The server is a minimal raw-TCP HTTP/1.1 responder in a separate `node`
+ * process, so the client under test has the event loop to itself and the
+ * server is not the bottleneck.
+ *
+ * Usage: `node --import tsx bench/rest.ts [--duration 400] [--repeats 3]`
+ * (also `deno run -A bench/rest.ts`, `bun bench/rest.ts`).
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import http from "node:http";
+import { RestClient } from "../src/rest/client.ts";
+import { type BenchCase, compare, printTable, runtimeName } from "./_harness.ts";
+
+const args = new Map<string, string>();
+const argv = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? process.argv.slice(2);
+for (let i = 0; i < argv.length; i += 2) args.set(argv[i].replace(/^--/, ""), argv[i + 1]);
+const durationMs = Number(args.get("duration") ?? 400);
+const repeats = Number(args.get("repeats") ?? 3);
+
+// The server: answers each request head with a precomputed response, in order
+// (so pipelining works), as fast as node:net allows.
+const SERVER = `
+const net = require("node:net");
+const json = JSON.stringify({ id: 12345, name: "sluice", ok: true, tags: ["a", "b", "c"], pad: "${"x".repeat(32)}" });
+const small = Buffer.from("HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: " + json.length + "\\r\\n\\r\\n" + json);
+const piece = Buffer.alloc(64 * 1024, 97);
+const parts = [Buffer.from("HTTP/1.1 200 OK\\r\\nContent-Type: application/octet-stream\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n")];
+for (let i = 0; i < 16; i++) parts.push(Buffer.from("10000\\r\\n"), piece, Buffer.from("\\r\\n"));
+parts.push(Buffer.from("0\\r\\n\\r\\n"));
+const big = Buffer.concat(parts);
+const server = net.createServer((s) => {
+  s.setNoDelay(true);
+  let tail = "";
+  s.on("data", (d) => {
+    const text = tail + d.toString("latin1");
+    let at = 0, out = [];
+    for (let end = text.indexOf("\\r\\n\\r\\n", at); end !== -1; end = text.indexOf("\\r\\n\\r\\n", at)) {
+      out.push(text.startsWith("GET /big", at) ? big : small);
+      at = end + 4;
+    }
+    tail = text.slice(at);
+    if (out.length === 1) s.write(out[0]); else if (out.length) s.write(Buffer.concat(out));
+  });
+  s.on("error", () => {});
+});
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+`;
+
+async function startServer(): Promise<{ port: number; stop: () => void }> {
+  const child = spawn("node", ["-e", SERVER], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once("data", (d) => resolve(Number(String(d).trim())));
+    child.once("exit", (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  return { port, stop: () => child.pid !== undefined && process.kill(child.pid, "SIGTERM") };
+}
+
+async function drain(body: ReadableStream<Uint8Array> | null): Promise<number> {
+  if (body === null) return 0;
+  let n = 0;
+  const reader = body.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) n += r.value.length;
+  return n;
+}
+
+interface Peer {
+  name: string;
+  one: (path: string) => Promise<number>;
+  close: () => Promise<void>;
+  /** Requests this peer can have in flight on its one connection. */
+  depth: number;
+}
+
+async function peers(port: number): Promise<Peer[]> {
+  const base = `http://127.0.0.1:${port}`;
+  const out: Peer[] = [];
+  const sluice = await RestClient.connect(base);
+  out.push({
+    name: "sluice",
+    depth: 1,
+    one: async (path) => {
+      const res = await sluice.request({ method: "GET", path });
+      return res.body ? res.body.length : (await res.bytes()).length;
+    },
+    close: () => sluice.close(),
+  });
+  const sluice10 = await RestClient.connect(base, { pipeline: 10 });
+  out.push({
+    name: "sluice pipeline 10",
+    depth: 10,
+    one: async (path) => {
+      const res = await sluice10.request({ method: "GET", path });
+      return res.body ? res.body.length : (await res.bytes()).length;
+    },
+    close: () => sluice10.close(),
+  });
+  try {
+    // Bun resolves "undici" to a built-in stub; load the npm package by path there.
+    const spec = runtimeName() === "bun" ? "../node_modules/undici/index.js" : "undici";
+    const { Client } = (await import(spec)) as typeof import("undici");
+    for (const pipelining of [1, 10]) {
+      const client = new Client(base, { pipelining, connections: 1 } as ConstructorParameters<typeof Client>[1]);
+      out.push({
+        name: `undici pipelining ${pipelining}`,
+        depth: pipelining,
+        one: async (path) => {
+          const res = await client.request({ method: "GET", path });
+          return (await res.body.arrayBuffer()).byteLength;
+        },
+        close: () => client.close(),
+      });
+    }
+  } catch (e) {
+    console.log(`undici unavailable on ${runtimeName()}: ${(e as Error).message}`);
+  }
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  out.push({
+    name: "node:http keep-alive agent",
+    depth: 1,
+    one: (path) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port, path, agent }, (res) => {
+          let n = 0;
+          res.on("data", (d: Uint8Array) => (n += d.length));
+          res.on("end", () => resolve(n));
+          res.on("error", reject);
+        }).on("error", reject);
+      }),
+    close: () => Promise.resolve(agent.destroy()),
+  });
+  out.push({
+    name: `fetch (${runtimeName()})`,
+    depth: 1,
+    one: async (path) => drain((await fetch(base + path)).body),
+    close: () => Promise.resolve(),
+  });
+  return out;
+}
+
+async function main(): Promise<void> {
+  const server = await startServer();
+  const list = await peers(server.port);
+  try {
+    for (const [label, path, expect] of [
+      ["100-byte JSON, keep-alive GET", "/json", 100],
+      ["1 MiB chunked, keep-alive GET", "/big", 1 << 20],
+    ] as const) {
+      // Sanity: every peer reads the full body before we time it.
+      for (const p of list) {
+        const n = await p.one(path);
+        if (n !== expect) throw new Error(`${p.name} read ${n} bytes from ${path}, expected ${expect}`);
+      }
+      const cases: BenchCase[] = list.map((p) => ({
+        name: p.name,
+        opsPerCall: p.depth,
+        fn: p.depth === 1
+          ? () => p.one(path)
+          : () => Promise.all(Array.from({ length: p.depth }, () => p.one(path))),
+      }));
+      const rows = await compare(cases, {
+        durationMs: path === "/big" ? durationMs * 2 : durationMs,
+        repeats,
+        warmup: path === "/big" ? 5 : 200,
+      });
+      printTable(rows, "sluice", `${label} (requests/s; latency per call, pipelined calls carry 10 requests)`);
+    }
+  } finally {
+    for (const p of list) await p.close().catch(() => {});
+    server.stop();
+  }
+}
+
+// Every run is bounded: give up rather than hang if a peer stalls.
+const watchdog = setTimeout(() => {
+  console.error("bench/rest.ts exceeded 240 s; exiting");
+  process.exit(1);
+}, 240_000);
+try {
+  await main();
+} finally {
+  clearTimeout(watchdog);
+}
