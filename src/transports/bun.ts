@@ -18,7 +18,7 @@
 import { connectErrorOf, type ErrorContext, tlsErrorOf } from "./error_map.ts";
 import { BunConnection, bunHandlers, type BunSocket } from "./bun_socket.ts";
 import { guardConnect, QueueListener } from "./lifecycle.ts";
-import { normalizeConnect, normalizeListen } from "./options.ts";
+import { isIpLiteral, normalizeConnect, normalizeListen } from "./options.ts";
 import { SluiceError } from "../core/errors.ts";
 import type { Connection, ConnectOptions, Listener, ListenOptions, Transport } from "./types.ts";
 
@@ -112,7 +112,10 @@ function connect(options: ConnectOptions): Promise<Connection> {
           ca: t.caCerts,
           cert: t.cert,
           key: t.key,
-          serverName: t.serverName ?? o.hostname,
+          // Bun sends the host as SNI even when it is an IP address, which
+          // RFC 6066 §3 forbids; "" sends none and still verifies the
+          // certificate against the address.
+          serverName: t.serverName ?? (isIpLiteral(o.hostname) ? "" : o.hostname),
           // Verified in the handshake handler, so the error can be mapped.
           rejectUnauthorized: false,
           ALPNProtocols: alpnWire(t.alpnProtocols),

@@ -41,6 +41,17 @@ export interface NormalizedListen {
   readonly signal: AbortSignal | undefined;
 }
 
+/**
+ * Whether a host is an IP address literal (dotted IPv4, or IPv6 without
+ * brackets), which must not be sent as the TLS server name (RFC 6066 §3).
+ *
+ * @param hostname A host as given to `connect`.
+ * @returns True for an IP literal.
+ */
+export function isIpLiteral(hostname: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || hostname.includes(":");
+}
+
 function checkPort(port: unknown, allowZero: boolean): number {
   const min = allowZero ? 0 : 1;
   if (typeof port !== "number" || !Number.isInteger(port) || port < min || port > 65535) {
