@@ -19,6 +19,7 @@ import type { HttpHeaders } from "../core/http1/head.ts";
 import type { EncodedRequest } from "../core/http1/request_writer.ts";
 import { ResponseReader, type ResponseReaderOptions } from "../core/http1/response_reader.ts";
 import type { Connection } from "../transports/mod.ts";
+import { concat, ioError, withDeadline } from "./io.ts";
 import { type BodySource, RestResponse } from "./response.ts";
 
 /** Per-request settings the connection needs. */
@@ -46,23 +47,10 @@ interface Exchange {
   opts: SendOptions;
   /** Written on an idle connection that had already served a response. */
   idleReuse: boolean;
-  /** The request bytes were all accepted by the transport. */
-  sent: boolean;
 }
 
 // Thrown by #write when the connection died before this request's turn.
 const NOT_SENT = Symbol("not sent");
-
-/**
- * Wraps a transport failure: sluice errors pass, anything else is `IO_ERROR`.
- */
-function ioError(err: unknown, retryable: boolean): SluiceError {
-  if (err instanceof SluiceError) return err;
-  return new SluiceError("IO_ERROR", `I/O failure: ${err instanceof Error ? err.message : String(err)}`, {
-    cause: err,
-    retryable,
-  });
-}
 
 /** One keep-alive connection. */
 export class RestConnection {
@@ -156,7 +144,7 @@ export class RestConnection {
     this.#writeChain = written.catch(() => {});
     let finished!: () => void;
     const done = new Promise<void>((r) => (finished = r));
-    const ex: Exchange = { opts, idleReuse, sent: false };
+    const ex: Exchange = { opts, idleReuse };
     const response = this.#readChain.then(() => this.#receive(written, ex, finished));
     this.#readChain = done;
     response.catch(() => finished());
@@ -226,7 +214,7 @@ export class RestConnection {
     let p = this.#idleRead;
     this.#idleRead = null;
     p ??= this.#reader.read();
-    const r = opts.readTimeout > 0 || opts.signal ? await this.#race(p, opts) : await p;
+    const r = opts.readTimeout > 0 || opts.signal ? await withDeadline(p, opts) : await p;
     if (r.done) {
       this.#codec.eof();
       return false;
@@ -235,37 +223,6 @@ export class RestConnection {
     this.#seen += r.value.length;
     this.#codec.push(r.value);
     return true;
-  }
-
-  #race(p: Promise<ReadResult>, opts: SendOptions): Promise<ReadResult> {
-    const { readTimeout: ms, signal } = opts;
-    return new Promise<ReadResult>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const onAbort = () => reject(signal!.reason);
-      const settle = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      if (ms > 0) {
-        timer = setTimeout(() => {
-          settle();
-          reject(new TimeoutError("READ_TIMEOUT", `no response data for ${ms} ms (readTimeout)`, {
-            retryable: opts.idempotent,
-          }));
-        }, ms);
-      }
-      if (signal) {
-        if (signal.aborted) return reject(signal.reason);
-        signal.addEventListener("abort", onAbort, { once: true });
-      }
-      p.then((v) => {
-        settle();
-        resolve(v);
-      }, (e) => {
-        settle();
-        reject(e);
-      });
-    });
   }
 
   // Copies a body view only when it points into the codec's own buffer.
@@ -282,7 +239,6 @@ export class RestConnection {
     this.#seen = this.#codec.buffered;
     try {
       await written;
-      ex.sent = true;
       if (this.#dead) throw this.#closeAnnounced ? null : this.#dead;
     } catch (e) {
       this.#release();
@@ -403,15 +359,4 @@ export class RestConnection {
       if (this.#idleRead === p) this.#idleDone = true;
     });
   }
-}
-
-function concat(pieces: Uint8Array[], size: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
