@@ -93,17 +93,23 @@ export async function serveWebSocket(options: ServeWebSocketOptions): Promise<We
   });
   const onError = options.onError ?? (() => {});
   const open = new Set<AcceptedWebSocket>();
+  /** Connections still in the opening handshake: close() drops them at once. */
+  const handshaking = new Set<Connection>();
   const pending = new Set<Promise<void>>();
   let active = 0;
   let stopping = false;
 
   const serveOne = async (conn: Connection) => {
     let ws: AcceptedWebSocket;
+    handshaking.add(conn);
     try {
       ws = await acceptWebSocket(conn, options);
     } catch (e) {
-      onError(e);
+      // A handshake cut short by close() is not worth reporting.
+      if (!stopping) onError(e);
       return;
+    } finally {
+      handshaking.delete(conn);
     }
     if (stopping) {
       await ws.close(1001, "server shutting down");
@@ -160,6 +166,8 @@ export async function serveWebSocket(options: ServeWebSocketOptions): Promise<We
     closing ??= (async () => {
       stopping = true;
       await listener.close();
+      // Don't wait for half-done handshakes (up to handshakeTimeout each): drop them.
+      for (const conn of handshaking) conn.close();
       await Promise.all([...open].map((ws) => ws.close(code, reason).catch(() => {})));
       await loop;
       await Promise.all([...pending]);

@@ -245,6 +245,35 @@ describe("ws opening handshake and server defences", () => {
     await assert.rejects(connectWebSocket(url, { connectTimeout: 2000 }));
   });
 
+  test("server.close() drops connections still in the opening handshake at once instead of waiting out handshakeTimeout", async () => {
+    const errors: unknown[] = [];
+    const server = await serveWebSocket({
+      port: 0,
+      handshakeTimeout: 20_000,
+      onError: (e) => errors.push(e),
+      handler: async (ws) => {
+        for await (const _ of ws) { /* hold */ }
+      },
+    });
+    const silent = await rawTcp(server.addr.port);
+    const halfway = await rawTcp(server.addr.port);
+    try {
+      await halfway.send(enc.encode(UPGRADE().slice(0, 40)));
+      await sleep(50);
+      assert.equal(server.connections, 2);
+      const started = performance.now();
+      await within(server.close(), 3000, "server.close()");
+      assert.ok(performance.now() - started < 3000);
+      assert.notEqual(await silent.waitPeerEnd(), "timeout");
+      assert.notEqual(await halfway.waitPeerEnd(), "timeout");
+      assert.equal(server.connections, 0);
+      assert.deepEqual(errors, [], "handshakes cut by close() are not reported");
+    } finally {
+      silent.destroy();
+      halfway.destroy();
+    }
+  });
+
   test("a handler that throws closes its connection with 1011 and reports the error to onError", async () => {
     const errors: unknown[] = [];
     const server = await serveWebSocket({
