@@ -217,6 +217,31 @@ describe("rest RestClient (node:http server)", () => {
     });
   });
 
+  test("a ReadableStream body is uploaded with chunked coding", async () => {
+    await withNodeServer(async (req, res) => {
+      let n = 0;
+      for await (const c of req) n += (c as Uint8Array).length;
+      res.end(`${req.headers["transfer-encoding"]} ${n}`);
+    }, async ({ port }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`);
+      try {
+        let sent = 0;
+        const body = new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (sent === 50) return c.close();
+            sent++;
+            c.enqueue(new Uint8Array(10_000).fill(sent));
+          },
+        });
+        const res = await client.request({ method: "PUT", path: "/up", body });
+        assert.equal(await res.text(), "chunked 500000");
+        assert.equal((await client.request({ method: "GET" })).status, 200);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
   test("invalid options and URLs are rejected up front", async () => {
     await assert.rejects(RestClient.connect("ftp://127.0.0.1:1"), TypeError);
     await assert.rejects(RestClient.connect("http://127.0.0.1:1/?q=1"), TypeError);
