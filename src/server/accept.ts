@@ -58,6 +58,12 @@ export interface AcceptedWebSocket extends WebSocketConnection {
   readonly remoteAddr: NetAddr;
 }
 
+/**
+ * Answers with a refusal and closes. When the refusal itself is invalid (an
+ * onUpgrade status outside 400–599, a header with CR/LF), answers 500 instead
+ * and throws that error, so the caller's bug is reported rather than turned
+ * into a silently dropped connection.
+ */
 async function refuse(
   conn: Connection,
   io: ChunkIO,
@@ -65,10 +71,19 @@ async function refuse(
   body: string,
   headers?: HeaderInit,
 ): Promise<void> {
+  let response: Uint8Array;
+  let invalid: unknown = null;
   try {
-    await io.write(buildRejectResponse(status, { body, headers }));
+    response = buildRejectResponse(status, { body, headers });
+  } catch (e) {
+    invalid = e;
+    response = buildRejectResponse(500, { body: "invalid upgrade refusal" });
+  }
+  try {
+    await io.write(response);
   } catch { /* the client may be gone already */ }
   conn.close();
+  if (invalid !== null) throw invalid;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { HandshakeError, TimeoutError } from "../../src/core/errors.ts";
-import type { UpgradeInfo } from "../../src/server/accept.ts";
+import type { UpgradeDecision, UpgradeInfo } from "../../src/server/accept.ts";
 import { serveWebSocket } from "../../src/server/serve.ts";
 import { connectWebSocket } from "../../src/ws/client.ts";
 import {
@@ -111,6 +111,26 @@ describe("ws opening handshake and server defences", () => {
       const { ws, done } = await echoClient(`ws://127.0.0.1:${server.port}/`);
       await ws.close();
       await done;
+    });
+  });
+
+  test("an invalid refusal from onUpgrade (status 302, a header with CRLF) answers 500 and reports the RangeError/TypeError to onError", async () => {
+    const errors: unknown[] = [];
+    const decisions: UpgradeDecision[] = [
+      { reject: { status: 302, headers: { Location: "/elsewhere" } } },
+      { reject: { status: 403, headers: { "X-Bad": "a\r\nSet-Cookie: x=1" } } },
+    ];
+    await withEchoServer({
+      onUpgrade: () => decisions.shift(),
+      onError: (e) => errors.push(e),
+    }, async (server) => {
+      for (const kind of [RangeError, TypeError]) {
+        const e = await refusal(`ws://127.0.0.1:${server.port}/`);
+        assert.equal(e.status, 500);
+        assert.equal(e.headers?.get("set-cookie"), null);
+        await sleep(20);
+        assert.ok(errors.shift() instanceof kind, `onError got ${errors}`);
+      }
     });
   });
 
