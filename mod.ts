@@ -114,6 +114,7 @@ export {
   nodeTransport,
 } from "./src/transports/mod.ts";
 export type {
+  ChunkIO,
   ClientTlsOptions,
   Connection,
   ConnectOptions,

@@ -125,7 +125,7 @@ async function wsPeer(): Promise<Peer> {
       return;
     }
     let count = 0;
-    ws.on("message", (d, isBinary) => {
+    ws.on("message", (_data, isBinary) => {
       if (!isBinary) ws.send(String(count));
       else count++;
     });

@@ -27,6 +27,7 @@ import { lazyTransport } from "./detect.ts";
 import type { Transport } from "./types.ts";
 
 export type {
+  ChunkIO,
   ClientTlsOptions,
   Connection,
   ConnectOptions,

@@ -41,11 +41,12 @@ describe("node adapter takeChunkIO()", () => {
   });
 
   test("can be taken once, and not after a stream was locked", async () => {
-    await withPair(nodeTransport, nodeTransport, async ({ client, server }) => {
+    await withPair(nodeTransport, nodeTransport, ({ client, server }) => {
       assert.ok(take(server));
       assert.equal(server.takeChunkIO!(), null);
       client.readable.getReader();
       assert.equal(client.takeChunkIO!(), null);
+      return Promise.resolve();
     });
   });
 
