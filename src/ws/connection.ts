@@ -307,6 +307,9 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         if (this.#error) throw this.#poisoned();
         return null;
       }
+      // After the peer's close frame nothing more is read here: a client's
+      // #awaitEof owns the socket's reads until the server ends TCP.
+      if (this.#closeReceived !== null) return null;
       // Pull-based transports read straight into the codec's buffer (no copy);
       // push-based ones hand over fresh chunks that the codec parses in place.
       let got: Uint8Array | number | null;

@@ -21,6 +21,7 @@ import {
   closeCodeOf,
   closePayload,
   encodeFrame,
+  encodeFrames,
   MASK_KEY,
   OP,
   rawClient,
@@ -332,6 +333,27 @@ describe("ws connection semantics", () => {
       await peer.nextFrame();
       peer.destroy();
       await assert.rejects(within(pinging, 3000, "ping()"), (e: unknown) => e instanceof ConnectionClosed);
+    });
+  });
+
+  test("client: recv() after the close handshake returns null at once while the client still waits for the server to end TCP", async () => {
+    await withRawServer(async (server) => {
+      const connecting = connectWebSocket(server.url);
+      const peer = await server.accept();
+      const ws = await connecting;
+      try {
+        await peer.send(encodeFrame({ opcode: OP.close, payload: closePayload(1000) }, null));
+        assert.equal(await within(ws.recv(), 3000, "first recv"), null);
+        const f = await peer.nextFrame();
+        assert.ok(f && closeCodeOf(f) === 1000);
+        // The server keeps TCP open: a second recv() must not wait for it (closeTimeout is 5 s).
+        assert.equal(await within(ws.recv(), 500, "second recv"), null);
+        assert.equal(await within(ws.recv(), 500, "third recv"), null);
+        peer.end();
+        assert.equal((await within(ws.closed, 3000, "closed")).wasClean, true);
+      } finally {
+        peer.destroy();
+      }
     });
   });
 
