@@ -37,7 +37,11 @@ export interface WebSocketOptions {
   readTimeout?: number;
   /** How long `close()` waits for the peer's close frame and TCP close (ms; 0 or Infinity = no limit). @default 5000 */
   closeTimeout?: number;
-  /** Answer pings with pongs automatically. @default true */
+  /**
+   * Answer pings with pongs automatically. When false, `recv()` and iteration
+   * hand each ping over (type "ping") for the caller to answer with `pong(data)`.
+   * @default true
+   */
   autoPong?: boolean;
   /** Split outgoing messages into frames of at most this many payload bytes. @default Infinity */
   maxFrameSize?: number;
@@ -208,7 +212,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   /**
    * Resolves with the next text or binary message (borrowed: valid until the
    * next call), or `null` once the connection closed cleanly. Pings are
-   * answered and pongs matched to `ping()` calls on the way.
+   * answered (or, with `autoPong: false`, returned) and pongs matched to
+   * `ping()` calls on the way.
    *
    * @returns The next data message, or null after a clean close.
    * @throws {ProtocolError} When the peer broke the protocol (the connection is then failed).
@@ -275,7 +280,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
           if (discard) continue;
           return msg;
         case "ping":
-          if (this.#autoPong && !this.#closeSent) this.#enqueueControl("pong", msg.data);
+          if (!this.#autoPong) {
+            if (discard) continue;
+            return msg;
+          }
+          if (!this.#closeSent) this.#enqueueControl("pong", msg.data);
           continue;
         case "pong":
           this.#onPong(msg.data);

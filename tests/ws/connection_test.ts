@@ -357,6 +357,33 @@ describe("ws connection semantics", () => {
     });
   });
 
+  test("autoPong false: recv() hands pings over unanswered, and pong(data) answers them", async () => {
+    await withRawServer(async (server) => {
+      const connecting = connectWebSocket(server.url, { autoPong: false });
+      const peer = await server.accept();
+      const ws = await connecting;
+      try {
+        await peer.send(encodeFrames([
+          { opcode: OP.ping, payload: "are you there" },
+          { opcode: OP.text, payload: "data" },
+        ], null));
+        const ping = await within(ws.recv(), 3000, "recv");
+        assert.equal(ping?.type, "ping");
+        assert.equal(new TextDecoder().decode(ping!.data), "are you there");
+        const text = await within(ws.recv(), 3000, "recv");
+        assert.equal(text?.type === "text" && text.text, "data");
+        assert.equal(await peer.quietFor(100), true, "a pong was sent automatically");
+        await ws.pong(Uint8Array.from(ping!.data));
+        const f = await peer.nextFrame();
+        assert.ok(f && f.opcode === OP.pong && f.masked);
+        assert.equal(new TextDecoder().decode(f.payload), "are you there");
+      } finally {
+        peer.destroy();
+        await ws.close().catch(() => {});
+      }
+    });
+  });
+
   test("frames sent in one turn leave in one socket write; a lone message is written before the next macrotask", async () => {
     const writes: number[] = [];
     const transport = countingTransport(lazyTransport(detectRuntime()), writes);
