@@ -98,7 +98,8 @@ export function nextId(): string {
 /** A `ws` server-side socket (the EventEmitter API). */
 export interface WsSocket {
   readonly protocol: string;
-  send(data: string | Uint8Array, options?: { binary?: boolean }): void;
+  send(data: string | Uint8Array, options?: { binary?: boolean; fin?: boolean }): void;
+  readonly extensions: string;
   close(code?: number, reason?: string): void;
   ping(data?: Uint8Array): void;
   on(event: "message", fn: (data: Uint8Array, isBinary: boolean) => void): this;
@@ -132,6 +133,7 @@ export interface WsServer {
 /** Options of a `ws` WebSocketServer, as far as the tests use them. */
 export interface WsServerOptions {
   host?: string;
+  maxPayload?: number;
   port?: number;
   noServer?: boolean;
   server?: unknown;

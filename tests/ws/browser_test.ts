@@ -211,6 +211,7 @@ async function withScene(kind: "serve" | "attach", fn: (s: Scene) => Promise<voi
   const upgrades = new Recorder<UpgradeInfo>();
   const options = {
     closeTimeout: 3_000,
+    maxMessageSize: 2 << 20,
     onUpgrade: (info: UpgradeInfo): UpgradeDecision | void => {
       const status = refusalOf(info.request.path);
       if (status !== null) {
@@ -328,6 +329,9 @@ const CLOSE_SCRIPT = `async (base) => {
   const b = await open(base + "/echo?id=c2");
   b.send("close:4001:server bye");
   out.serverClose = await closed(b);
+  const big = await open(base + "/echo?id=c3");
+  big.send(new Uint8Array((2 << 20) + 1));
+  out.tooBig = await closed(big);
   const refused = new WebSocket(base + "/refuse/401");
   let errored = false;
   refused.onerror = () => { errored = true; };
@@ -389,6 +393,12 @@ describe("ws interop: headless chromium's WebSocket against sluice's server", ()
           "local",
           true,
         ]);
+        assert.equal(
+          (out.tooBig as { code: number }).code,
+          1009,
+          "over maxMessageSize (RFC 6455 §7.4.1)",
+        );
+        assert.equal((await s.closes.get("c3")).code, 1009);
         assert.deepEqual(out.refused, { code: 1006, reason: "", wasClean: false });
         assert.equal(out.refusedErrored, true);
       });

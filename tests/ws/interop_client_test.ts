@@ -288,6 +288,25 @@ function clientCases(label: string, make: () => Peer | Promise<Peer>): void {
       }));
   });
 
+  test(`${label}: with maxFrameSize 16 KiB a 1 MiB message leaves in 64 fragments and is reassembled`, async () => {
+    await withPeer(make, async (peer) => {
+      const c = await connectWebSocket(`${peer.base}/echo?id=${nextId()}`, {
+        maxFrameSize: 16 * 1024,
+        closeTimeout: 2_000,
+      });
+      try {
+        const big = pattern(1 << 20, 99);
+        await c.sendBinary(big);
+        await recvBinary(c, big);
+        const text = "ü".repeat(40_000); // 80 000 UTF-8 bytes, split inside characters
+        await c.sendText(text);
+        assert.equal(await recvText(c), text);
+      } finally {
+        await c.close().catch(() => {});
+      }
+    });
+  });
+
   test(`${label}: ping() resolves with the round-trip time of the server's pong (RFC 6455 §5.5.2)`, async () => {
     await withPeer(make, (peer) =>
       withClient(peer, async (c) => {
@@ -369,6 +388,25 @@ function clientCases(label: string, make: () => Peer | Promise<Peer>): void {
 describe("ws interop: sluice's client against WebSocket servers nobody here wrote", () => {
   clientCases("ws WebSocketServer", wsServer);
   clientCases("node:http + ws (noServer)", nodeHttpWithWs);
+
+  test("ws WebSocketServer: its maxPayload close (1009) ends recv() with null and is reported", async () => {
+    const server = new ws.WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 1024 });
+    server.on("connection", (s) => s.on("error", () => {}));
+    await new Promise<void>((resolve) => server.on("listening", resolve));
+    try {
+      const c = await connectWebSocket(`ws://127.0.0.1:${server.address().port}/`, {
+        closeTimeout: 2_000,
+      });
+      await c.sendBinary(new Uint8Array(2048));
+      assert.equal(await within(c.recv(), 5_000, "recv"), null);
+      const info = await c.closed;
+      // ws sends the code alone (its receiver error becomes close(1009)).
+      assert.deepEqual([info.code, info.initiatedBy, info.wasClean], [1009, "remote", true]);
+    } finally {
+      for (const c of server.clients) c.terminate();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 
   const g = globalThis as { Deno?: DenoApi; Bun?: BunApi };
   if (g.Deno) {
