@@ -113,7 +113,13 @@ export function assertBytes(actual: Uint8Array, expected: Uint8Array, what: stri
 }
 
 /** Sends one step's bytes. */
-async function sendStep(peer: RawPeer, step: Step, mask: Uint8Array | null): Promise<void> {
+async function sendStep(
+  peer: RawPeer,
+  step: Step,
+  mask: Uint8Array | null,
+  rechop: Chop | undefined,
+): Promise<void> {
+  const chop = step.chop ?? rechop;
   if (step.part) {
     const [from, to] = step.part;
     const whole = encodeFrame(step.frames[0], mask);
@@ -121,14 +127,14 @@ async function sendStep(peer: RawPeer, step: Step, mask: Uint8Array | null): Pro
     const header = whole.length - payloadLen;
     // A masked part must be masked at its own payload offset: slice the encoded frame.
     const bytes = whole.subarray(from === 0 ? 0 : header + from, header + to);
-    await peer.send(bytes, { chop: step.chop, delayMs: step.delayMs });
+    await peer.send(bytes, { chop, delayMs: step.delayMs });
     return;
   }
   const encoded = step.frames.map((f) => encodeFrame(f, mask));
   if (step.frameWise) {
     for (let i = 0; i < encoded.length; i++) {
       if (i > 0 && step.delayMs) await sleep(step.delayMs);
-      await peer.send(encoded[i], { chop: step.chop, delayMs: step.delayMs });
+      await peer.send(encoded[i], { chop, delayMs: step.delayMs });
     }
     return;
   }
@@ -140,7 +146,7 @@ async function sendStep(peer: RawPeer, step: Step, mask: Uint8Array | null): Pro
     all.set(e, at);
     at += e.length;
   }
-  await peer.send(all, { chop: step.chop, delayMs: step.delayMs });
+  await peer.send(all, { chop, delayMs: step.delayMs });
 }
 
 /** Reads one message (joining fragments) or control frame. */
@@ -222,12 +228,13 @@ async function drive(
   peer: RawPeer,
   mask: Uint8Array | null,
   wantMasked: boolean,
+  rechop: Chop | undefined,
 ): Promise<RawFrame> {
   const label = `case ${c.id}`;
   const failFastAt = c.outcome.kind === "fail" ? c.outcome.failFastAfterStep : undefined;
   for (let i = 0; i < c.steps.length; i++) {
     const step = c.steps[i];
-    await sendStep(peer, step, mask);
+    await sendStep(peer, step, mask, rechop);
     if (step.quietMs) {
       assert.ok(
         await peer.quietFor(step.quietMs),
@@ -358,16 +365,18 @@ export async function withEchoServer<T>(
  *
  * @param c The case.
  * @param options Extra serve options (limits).
+ * @param rechop How to cut steps that name no chop of their own.
  */
 export async function runServerCase(
   c: Case,
   options: Partial<ServeWebSocketOptions> = {},
+  rechop?: Chop,
 ): Promise<void> {
   await withEchoServer(options, async (server) => {
     const peer = await rawClient(server.port);
     try {
       const ws = await server.next();
-      await drive(c, peer, MASK_KEY, false);
+      await drive(c, peer, MASK_KEY, false, rechop);
       // The server ends TCP first (RFC 6455 §7.1.1), after its close frame.
       const end = await peer.waitPeerEnd(TCP_END_TIMEOUT_MS);
       if (c.outcome.kind === "fail") {
@@ -416,17 +425,19 @@ export async function echoClient(
  *
  * @param c The case.
  * @param options Extra client options (limits).
+ * @param rechop How to cut steps that name no chop of their own.
  */
 export async function runClientCase(
   c: Case,
   options: ConnectWebSocketOptions = {},
+  rechop?: Chop,
 ): Promise<void> {
   await withRawServer(async (server) => {
     const connecting = echoClient(server.url, options);
     const peer = await server.accept();
     const client = await connecting;
     try {
-      await drive(c, peer, null, true);
+      await drive(c, peer, null, true, rechop);
       if (c.outcome.kind === "fail") {
         // The client failed the connection; the server ends TCP in any case.
         const info = await within(client.ws.closed, TCP_END_TIMEOUT_MS, `case ${c.id} closed`);
@@ -462,3 +473,15 @@ export function caseName(c: Case, role: "server" | "client"): string {
 
 /** Chopping helper re-exported for case tables. */
 export { chopBytes, OP };
+
+/** Odd write sizes, cycled, for re-running cases with every write cut differently. */
+export const ODD_CHOPS: readonly number[] = [1, 2, 3, 5, 7, 11, 13];
+
+/** Total bytes a case sends (for keeping odd-chop re-runs small). */
+export function caseBytes(c: Case): number {
+  let n = 0;
+  for (const step of c.steps) {
+    for (const f of step.frames) n += bytesOf(f.payload ?? "").length + 14;
+  }
+  return n;
+}
