@@ -46,6 +46,8 @@ interface TlsFacts {
   servername?: string | false | null;
   authorized?: boolean;
   getPeerCertificate?: () => object | null;
+  /** The tls.Server that accepted the socket. */
+  server?: { requestCert?: boolean } | null;
 }
 
 /**
@@ -92,10 +94,14 @@ export function wrapUpgradeSocket(
   let peerCertificateAuthorized: boolean | undefined;
   if (tls) {
     // `authorized` is false both for a bad certificate and for none asked
-    // for; only report it when a certificate was actually presented.
-    const cert = s.getPeerCertificate?.();
-    if (s.authorized === true) peerCertificateAuthorized = true;
-    else if (cert && Object.keys(cert).length > 0) peerCertificateAuthorized = false;
+    // for: report it only when the server asked (tls.Server keeps its
+    // `requestCert`), or else when a certificate was presented anyway.
+    if (s.server?.requestCert === true) peerCertificateAuthorized = s.authorized === true;
+    else if (s.authorized === true) peerCertificateAuthorized = true;
+    else {
+      const cert = s.getPeerCertificate?.();
+      if (cert && Object.keys(cert).length > 0) peerCertificateAuthorized = false;
+    }
   }
   return wrapNodeSocket(s, {
     ctx: { hostname: s.remoteAddress ?? "", port: s.remotePort ?? 0 },

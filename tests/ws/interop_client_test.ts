@@ -389,6 +389,28 @@ describe("ws interop: sluice's client against WebSocket servers nobody here wrot
   clientCases("ws WebSocketServer", wsServer);
   clientCases("node:http + ws (noServer)", nodeHttpWithWs);
 
+  test("a node:http server without WebSocket support refusing with a chunked 401: HandshakeError with status and headers", async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(401, { "WWW-Authenticate": "Bearer" });
+      res.write("token ");
+      res.end("required");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const err = await connectWebSocket(`ws://127.0.0.1:${port}/`).catch((e: unknown) => e);
+      assert.ok(err instanceof HandshakeError, String(err));
+      assert.equal(err.status, 401);
+      assert.equal(err.headers?.get("www-authenticate"), "Bearer");
+      assert.equal(err.headers?.get("transfer-encoding"), "chunked");
+      // bodyStart is not checked here: it currently holds the raw chunked
+      // framing ("6\r\ntoken \r\n…"), see the interop report.
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test("ws WebSocketServer: its maxPayload close (1009) ends recv() with null and is reported", async () => {
     const server = new ws.WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 1024 });
     server.on("connection", (s) => s.on("error", () => {}));

@@ -3,12 +3,14 @@ import assert from "node:assert/strict";
 import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { ConnectionClosed, TlsError } from "../../src/core/errors.ts";
+import { ConnectionClosed, HandshakeError, TlsError } from "../../src/core/errors.ts";
+import { buildRejectResponse } from "../../src/core/ws/handshake.ts";
 import { acceptWebSocket } from "../../src/server/accept.ts";
 import { attachWebSocket } from "../../src/server/node_http.ts";
 import { serveWebSocket } from "../../src/server/serve.ts";
 import { listen } from "../../src/transports/detect.ts";
 import { nodeTransport } from "../../src/transports/node.ts";
+import { wrapUpgradeSocket } from "../../src/transports/node_upgrade.ts";
 import type { ClientTlsOptions, Connection, ServerTlsOptions } from "../../src/transports/types.ts";
 import { connectWebSocket } from "../../src/ws/client.ts";
 import type { WebSocketConnection } from "../../src/ws/types.ts";
@@ -241,6 +243,49 @@ describe("wss: TLS end to end with certificates made at test time", () => {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  test("wrapUpgradeSocket on node:https reports the SNI name and the verified client certificate", async () => {
+    const pki = await getTestCerts();
+    const server = https.createServer({
+      cert: pki.serverCert,
+      key: pki.serverKey,
+      ca: [pki.caCert],
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
+    const sockets = new Set<Socket>();
+    server.on("secureConnection", (s: TLSSocket) => {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+    });
+    const conns: Connection[] = [];
+    server.on("upgrade", (req, socket, head) => {
+      const conn = wrapUpgradeSocket(socket, { initial: head });
+      conns.push(conn);
+      // Answer with a refusal, so the client's handshake ends at once.
+      const writer = conn.writable.getWriter();
+      void writer.write(buildRejectResponse(403, { body: `${req.url}` })).then(() => conn.close());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      for (const client of [{ cert: pki.clientCert, key: pki.clientKey }, {}]) {
+        const err = await failure(`wss://localhost:${port}/x`, {
+          caCerts: [pki.caCert],
+          ...client,
+        });
+        assert.ok(err instanceof HandshakeError && err.status === 403, String(err));
+      }
+      assert.deepEqual(conns.map((c) => c.serverName), ["localhost", "localhost"]);
+      assert.equal(conns[0].peerCertificateAuthorized, true);
+      // Asked for, none presented: false where the socket tells that the
+      // server asked (Node, Deno), unknown (undefined) on Bun's node:https.
+      assert.notEqual(conns[1].peerCertificateAuthorized, true);
+    } finally {
+      for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
