@@ -332,29 +332,29 @@ function clientCases(label: string, make: () => Peer | Promise<Peer>): void {
     });
   });
 
-  test(`${label}: close(4000, reason) from the client reaches the server and is echoed (RFC 6455 §5.5.1)`, async () => {
+  test(`${label}: close(4000, UTF-8 reason) from the client reaches the server and is echoed (RFC 6455 §5.5.1)`, async () => {
     await withPeer(make, async (peer) => {
       const id = nextId();
       const c = await connectWebSocket(`${peer.base}/echo?id=${id}`, { closeTimeout: 2_000 });
-      const info = await within(c.close(4000, "client bye"), 5_000, "close handshake");
+      const info = await within(c.close(4000, "client bye ✓"), 5_000, "close handshake");
       assert.equal(info.wasClean, true);
       assert.equal(info.initiatedBy, "local");
       assert.equal(info.code, 4000, "the server echoes the status code");
-      assert.deepEqual(await peer.closes.get(id), { code: 4000, reason: "client bye" });
+      assert.deepEqual(await peer.closes.get(id), { code: 4000, reason: "client bye ✓" });
     });
   });
 
-  test(`${label}: a server-initiated close(4001, reason) ends recv() with null and is reported`, async () => {
+  test(`${label}: a server-initiated close(4001, UTF-8 reason) ends recv() with null and is reported`, async () => {
     await withPeer(make, async (peer) => {
       const id = nextId();
       const c = await connectWebSocket(`${peer.base}/echo?id=${id}`, { closeTimeout: 2_000 });
       try {
-        await c.sendText("close:4001:server bye");
+        await c.sendText("close:4001:server bye — ✓");
         assert.equal(await within(c.recv(), 5_000, "recv"), null);
         const info = await within(c.closed, 5_000, "closed");
         assert.deepEqual(
           { code: info.code, reason: info.reason, wasClean: info.wasClean, by: info.initiatedBy },
-          { code: 4001, reason: "server bye", wasClean: true, by: "remote" },
+          { code: 4001, reason: "server bye — ✓", wasClean: true, by: "remote" },
         );
         assert.equal((await peer.closes.get(id)).code, 4001, "our client echoes the code");
         await assert.rejects(c.sendText("too late"), ConnectionClosed);

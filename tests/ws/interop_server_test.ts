@@ -207,15 +207,15 @@ function serverCases(
     );
   });
 
-  test(`${label}: the client's close(4000, reason) reaches our server, which echoes the code`, async () => {
+  test(`${label}: the client's close(4000, UTF-8 reason) reaches our server, which echoes the code`, async () => {
     await withServer(makeServer, async (s) => {
       const id = nextId();
       const d = await openClient(client, `${s.base}/echo?id=${id}`);
-      d.socket.close(4000, "client bye");
+      d.socket.close(4000, "client bye ✓");
       const seen = await s.closes.get(id);
       assert.deepEqual(
         { code: seen.code, reason: seen.reason, wasClean: seen.wasClean, by: seen.initiatedBy },
-        { code: 4000, reason: "client bye", wasClean: true, by: "remote" },
+        { code: 4000, reason: "client bye ✓", wasClean: true, by: "remote" },
       );
       const closed = await within(d.closed, 5_000, "client close event");
       assert.equal(closed.code, 4000);
@@ -223,14 +223,14 @@ function serverCases(
     });
   });
 
-  test(`${label}: our server's close(4001, reason) reaches the client with code and reason`, async () => {
+  test(`${label}: our server's close(4001, UTF-8 reason) reaches the client with code and reason`, async () => {
     await withServer(makeServer, async (s) => {
       const id = nextId();
       const d = await openClient(client, `${s.base}/echo?id=${id}`);
-      d.socket.send("close:4001:server bye");
+      d.socket.send("close:4001:server bye — ✓");
       assert.deepEqual(await within(d.closed, 5_000, "client close event"), {
         code: 4001,
-        reason: "server bye",
+        reason: "server bye — ✓",
         wasClean: true,
       });
       const seen = await s.closes.get(id);
