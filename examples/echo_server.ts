@@ -38,8 +38,6 @@ const server = await serveWebSocket({
   onError: () => {},
 });
 
-console.log(`listening on ws://${server.addr.hostname}:${server.addr.port}`);
-
 let stopping = false;
 const stop = (signal: string) => {
   if (stopping) return;
@@ -55,3 +53,6 @@ const stop = (signal: string) => {
 };
 process.on("SIGINT", () => stop("SIGINT"));
 process.on("SIGTERM", () => stop("SIGTERM"));
+
+// Only now: whoever waits for this line may signal us at once.
+console.log(`listening on ws://${server.addr.hostname}:${server.addr.port}`);
