@@ -4,6 +4,10 @@
  * than one is in flight), and decides what a failure means for retrying.
  * Internal to `src/rest`.
  *
+ * I/O goes through the transport's direct chunk I/O when it has one (no Web
+ * Streams promise per chunk): writes that the runtime accepts at once cost no
+ * promise, and on Deno responses are read straight into the codec's buffer.
+ *
  * @module
  */
 import {
@@ -14,13 +18,16 @@ import {
   SluiceError,
   TimeoutError,
 } from "../core/errors.ts";
-import { encodeChunk, LAST_CHUNK } from "../core/http1/chunked.ts";
 import type { HttpHeaders } from "../core/http1/head.ts";
 import type { EncodedRequest } from "../core/http1/request_writer.ts";
 import { ResponseReader, type ResponseReaderOptions } from "../core/http1/response_reader.ts";
-import type { Connection } from "../transports/mod.ts";
-import { concat, ioError, withDeadline } from "./io.ts";
-import { type BodySource, RestResponse } from "./response.ts";
+import type { ChunkIO, Connection } from "../transports/types.ts";
+import { takeIo } from "../transports/take_io.ts";
+import { BodyCollector } from "./body.ts";
+import { ioError, ReadDeadline } from "./io.ts";
+import { RestResponse } from "./response.ts";
+import { StreamedBody } from "./streamed_body.ts";
+import { NOT_SENT, writeRequest } from "./write.ts";
 
 /** Per-request settings the connection needs. */
 export interface SendOptions {
@@ -40,52 +47,62 @@ export interface RestConnectionOptions extends ResponseReaderOptions {
   onSlot: () => void;
 }
 
-type ReadResult = ReadableStreamReadResult<Uint8Array>;
+/** What one read gave: a fresh chunk, a byte count read into the codec, or the end. */
+type ReadResult = Uint8Array | number | null;
 
 /** One request's state while it is exchanged. */
-interface Exchange {
-  opts: SendOptions;
+export interface Exchange {
+  readonly opts: SendOptions;
   /** Written on an idle connection that had already served a response. */
-  idleReuse: boolean;
+  readonly idleReuse: boolean;
+  /** The write still in progress, or null once written (or failed: see `writeError`). */
+  written: Promise<void> | null;
+  /** A write that failed at once. */
+  writeError: unknown;
+  /** Starts reading a queued exchange's response. */
+  start: (() => void) | null;
+  /** The read side was handed on (the response and its body are over). */
+  ended: boolean;
+  onAbort: (() => void) | null;
 }
-
-// Thrown by #write when the connection died before this request's turn.
-const NOT_SENT = Symbol("not sent");
 
 /** One keep-alive connection. */
 export class RestConnection {
   readonly #conn: Connection;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #io: ChunkIO;
   readonly #codec: ResponseReader;
   readonly #opts: RestConnectionOptions;
+  readonly #deadline: ReadDeadline;
   #dead: SluiceError | null = null;
+  /** Set when a timeout or an abort closed the connection under a pending read. */
+  #interrupt: unknown = null;
   #inFlight = 0;
   #completed = 0;
-  #writeChain: Promise<unknown> = Promise.resolve();
-  #readChain: Promise<unknown> = Promise.resolve();
+  /** The tail of the writes in progress; null when everything was written. */
+  #writing: Promise<void> | null = null;
+  /** The exchange whose response is being read, and those waiting behind it. */
+  #reading: Exchange | null = null;
+  readonly #queue: Exchange[] = [];
+  /** The last chunk pushed to the codec (body views into it need no copy). */
   #lastChunk: Uint8Array | null = null;
   /** A read started while idle, to notice the server closing the connection. */
   #idleRead: Promise<ReadResult> | null = null;
   #idleDone = false;
-  /** Bytes pushed to the codec for the response being read. */
+  /** Bytes received for the response being read. */
   #seen = 0;
   /** The last response said the server closes the connection. */
   #closeAnnounced = false;
 
   /**
-   * @param conn An open transport connection.
+   * @param conn An open transport connection nobody has read or written.
    * @param opts Codec limits and body buffering.
    */
   constructor(conn: Connection, opts: RestConnectionOptions) {
     this.#conn = conn;
-    this.#writer = conn.writable.getWriter();
-    this.#reader = conn.readable.getReader();
+    this.#io = takeIo(conn);
     this.#codec = new ResponseReader(opts);
     this.#opts = opts;
-    // Keep promise rejections from surfacing as unhandled when nobody waits.
-    this.#writer.closed.catch(() => {});
-    this.#reader.closed.catch(() => {});
+    this.#deadline = new ReadDeadline((err) => this.#interruptWith(err));
   }
 
   /** Requests written or queued whose response has not ended. */
@@ -115,6 +132,14 @@ export class RestConnection {
 
   #kill(err: SluiceError): void {
     if (this.#dead === null) this.#dead = err;
+    this.#deadline.dispose();
+    this.#conn.close();
+  }
+
+  // A timeout or an abort: closing the socket settles the pending read, which
+  // then throws `err` (see #read).
+  #interruptWith(err: unknown): void {
+    if (this.#interrupt === null) this.#interrupt = err;
     this.#conn.close();
   }
 
@@ -137,38 +162,65 @@ export class RestConnection {
     }
     // Only a request written on an idle, already used connection can meet a
     // connection the server closed for idleness (RFC 9112 §9.3.1).
-    const idleReuse = this.#completed > 0 && this.#inFlight === 0;
+    const ex: Exchange = {
+      opts,
+      idleReuse: this.#completed > 0 && this.#inFlight === 0,
+      written: null,
+      writeError: null,
+      start: null,
+      ended: false,
+      onAbort: null,
+    };
     this.#inFlight++;
     this.#codec.expect(req.method);
-    const written = this.#writeChain.then(() => this.#write(req));
-    this.#writeChain = written.catch(() => {});
-    let finished!: () => void;
-    const done = new Promise<void>((r) => (finished = r));
-    const ex: Exchange = { opts, idleReuse };
-    const response = this.#readChain.then(() => this.#receive(written, ex, finished));
-    this.#readChain = done;
-    response.catch(() => finished());
-    return response;
+    this.#write(req, ex);
+    if (this.#reading === null) {
+      this.#reading = ex;
+      return this.#receive(ex);
+    }
+    return new Promise<RestResponse>((resolve, reject) => {
+      ex.start = () => this.#receive(ex).then(resolve, reject);
+      this.#queue.push(ex);
+    });
   }
 
-  async #write(req: EncodedRequest): Promise<void> {
-    if (this.#dead) throw NOT_SENT;
-    await this.#writer.write(req.head);
-    if (req.body) await this.#writer.write(req.body);
-    if (req.stream) {
-      const source = req.stream.getReader();
-      for (;;) {
-        const { value, done } = await source.read();
-        if (done) break;
-        const framed = encodeChunk(value);
-        if (framed.length > 0) await this.#writer.write(framed);
+  // Writes at once when nothing is being written (no promise when the runtime
+  // takes the bytes), else behind the writes in progress.
+  #write(req: EncodedRequest, ex: Exchange): void {
+    let p: Promise<void> | undefined;
+    const before = this.#writing;
+    if (before === null) {
+      try {
+        p = writeRequest(this.#io, req, this.#dead !== null);
+      } catch (e) {
+        ex.writeError = e;
+        return;
       }
-      await this.#writer.write(LAST_CHUNK);
+      if (p === undefined) return;
+    } else {
+      p = before.then(() => writeRequest(this.#io, req, this.#dead !== null));
     }
+    ex.written = p;
+    const tail = p.then(undefined, () => {});
+    this.#writing = tail;
+    tail.then(() => {
+      if (this.#writing === tail) this.#writing = null;
+    });
+  }
+
+  // Hands the read side to the next exchange once this one's response is over.
+  #end(ex: Exchange): void {
+    if (ex.ended) return;
+    ex.ended = true;
+    if (ex.onAbort !== null) ex.opts.signal!.removeEventListener("abort", ex.onAbort);
+    if (this.#reading !== ex) return;
+    const next = this.#queue.shift() ?? null;
+    this.#reading = next;
+    if (next !== null) next.start!();
   }
 
   // Classifies a failure of the exchange, poisons the connection, and returns what to throw.
-  #failure(err: unknown, ex: Exchange): unknown {
+  failure(err: unknown, ex: Exchange): unknown {
     const { opts } = ex;
     const prior = this.#dead;
     let out: SluiceError;
@@ -210,124 +262,138 @@ export class RestConnection {
     return out;
   }
 
-  async #read(opts: SendOptions): Promise<boolean> {
+  // One read: straight into the codec's buffer when the transport can (Deno),
+  // else the transport's fresh chunk, parsed in place.
+  #startRead(): Promise<ReadResult> {
+    const io = this.#io;
+    return io.readInto !== undefined ? io.readInto(this.#codec.spare()) : io.read();
+  }
+
+  /**
+   * Reads once more into the codec, bounded by the request's timeout and signal.
+   *
+   * @returns False at the end of the stream (the codec was told).
+   */
+  async read(opts: SendOptions): Promise<boolean> {
     let p = this.#idleRead;
     this.#idleRead = null;
-    p ??= this.#reader.read();
-    const r = opts.readTimeout > 0 || opts.signal ? await withDeadline(p, opts) : await p;
-    if (r.done) {
+    p ??= this.#startRead();
+    if (opts.readTimeout > 0) this.#deadline.start(opts.readTimeout, opts.idempotent);
+    let r: ReadResult;
+    try {
+      r = await p;
+    } catch (e) {
+      throw this.#interrupt ?? e;
+    } finally {
+      this.#deadline.stop();
+    }
+    if (this.#interrupt !== null) throw this.#interrupt;
+    if (r === null) {
       this.#codec.eof();
       return false;
     }
-    this.#lastChunk = r.value;
-    this.#seen += r.value.length;
-    this.#codec.push(r.value);
+    if (typeof r === "number") {
+      this.#lastChunk = null;
+      this.#seen += r;
+      this.#codec.filled(r);
+    } else {
+      this.#lastChunk = r;
+      this.#seen += r.length;
+      this.#codec.push(r);
+    }
     return true;
   }
 
-  // Copies a body view only when it points into the codec's own buffer.
-  #own(view: Uint8Array): Uint8Array {
-    return this.#lastChunk !== null && view.buffer === this.#lastChunk.buffer ? view : view.slice();
+  /**
+   * Whether a body view may be kept: it points into the last chunk from the
+   * transport, not into the codec's reused buffer.
+   *
+   * @param view A `data` view from the codec.
+   * @returns True when no copy is needed.
+   */
+  owns(view: Uint8Array): boolean {
+    return this.#lastChunk !== null && view.buffer === this.#lastChunk.buffer;
   }
 
-  async #receive(
-    written: Promise<void>,
-    ex: Exchange,
-    finished: () => void,
-  ): Promise<RestResponse> {
-    const opts = ex.opts;
+  // Watches the request's signal while its response is read.
+  #watchSignal(ex: Exchange): void {
+    const signal = ex.opts.signal;
+    if (signal === undefined) return;
+    signal.throwIfAborted();
+    ex.onAbort = () => this.#interruptWith(signal.reason);
+    signal.addEventListener("abort", ex.onAbort, { once: true });
+  }
+
+  async #receive(ex: Exchange): Promise<RestResponse> {
     this.#seen = this.#codec.buffered;
     try {
-      await written;
+      if (ex.writeError !== null) throw ex.writeError;
+      if (ex.written !== null) await ex.written;
       if (this.#dead) throw this.#closeAnnounced ? null : this.#dead;
+      this.#watchSignal(ex);
     } catch (e) {
       this.#release();
-      throw this.#failure(e, ex);
+      this.#end(ex);
+      throw this.failure(e, ex);
     }
     const codec = this.#codec;
-    let trailers: HttpHeaders | null = null;
+    const opts = ex.opts;
     try {
       let head = codec.next();
       while (head === null || head.type === "informational") {
-        if (head === null && !(await this.#read(opts)) && codec.next() === null) {
+        if (head === null && !(await this.read(opts)) && codec.next() === null) {
           throw null;
         }
         head = codec.next();
       }
       if (head.type !== "head") throw new SluiceError("HTTP_INTERNAL", `unexpected ${head.type} event`);
       const { status, reason, headers } = head.head;
-      // Drain what already arrived; if the body is complete, return it whole.
-      const pieces: Uint8Array[] = [];
-      let size = 0;
-      let ended = false;
-      const drain = (): boolean => {
-        for (let ev = codec.next(); ev !== null; ev = codec.next()) {
-          if (ev.type === "data") {
-            pieces.push(this.#own(ev.data));
-            size += ev.data.length;
-          } else if (ev.type === "trailers") trailers = ev.trailers;
+      const length = head.body === "length" ? head.contentLength : null;
+      if (length !== null && length <= this.#opts.bufferBodyBytes) {
+        // Read the whole body before returning, copying only what the codec borrowed.
+        const body = new BodyCollector(length);
+        let trailers: HttpHeaders | null = null;
+        for (;;) {
+          const ev = codec.next();
+          if (ev === null) {
+            await this.read(opts); // at the end of the stream the codec throws incomplete
+            continue;
+          }
+          if (ev.type === "data") body.add(ev.data, this.owns(ev.data));
+          else if (ev.type === "trailers") trailers = ev.trailers;
           else if (ev.type === "end") {
-            this.#finish(ev.keepAlive);
-            return true;
+            this.finish(ev.keepAlive, ex);
+            return new RestResponse(status, reason, headers, body.finish(), null, trailers);
           }
         }
-        return false;
-      };
-      ended = drain();
-      const buffer = head.body === "length" && head.contentLength! <= this.#opts.bufferBodyBytes;
-      while (!ended && buffer) {
-        if (!(await this.#read(opts))) ended = drain(); // eof: the codec throws incomplete
-        else ended = drain();
       }
-      if (ended) {
-        finished();
-        return new RestResponse(status, reason, headers, concat(pieces, size), null, () => trailers);
+      const streamed = new StreamedBody(this, ex, codec, length);
+      if (streamed.drain()) {
+        // The whole body arrived with the head.
+        return new RestResponse(status, reason, headers, streamed.joined(), null, streamed.trailers);
       }
-      const queued = pieces;
-      let over = false;
-      const source: BodySource = {
-        length: head.body === "length" ? head.contentLength : null,
-        next: async () => {
-          if (queued.length > 0) return queued.shift()!;
-          if (over) return null;
-          try {
-            for (;;) {
-              const ev = codec.next();
-              if (ev === null) {
-                await this.#read(opts);
-                continue;
-              }
-              if (ev.type === "data") return this.#own(ev.data);
-              if (ev.type === "trailers") trailers = ev.trailers;
-              else if (ev.type === "end") {
-                over = true;
-                this.#finish(ev.keepAlive);
-                finished();
-                return null;
-              }
-            }
-          } catch (e) {
-            over = true;
-            const err = this.#failure(e, ex);
-            this.#release();
-            finished();
-            throw err;
-          }
-        },
-        cancel: () => {
-          if (over) return;
-          over = true;
-          this.#kill(new ConnectionClosed("CONNECTION_CLOSED", "a response body was discarded"));
-          this.#release();
-          finished();
-        },
-      };
-      return new RestResponse(status, reason, headers, null, source, () => trailers);
+      return new RestResponse(status, reason, headers, null, streamed, null);
     } catch (e) {
-      const err = this.#failure(e, ex);
+      const err = this.failure(e, ex);
       this.#release();
+      this.#end(ex);
       throw err;
     }
+  }
+
+  /**
+   * A streamed body failed or was given up: frees the slot and the read side.
+   *
+   * @param ex The exchange.
+   */
+  abandon(ex: Exchange): void {
+    this.#release();
+    this.#end(ex);
+  }
+
+  /** Discards the rest of a streamed body by closing the connection. */
+  discard(): void {
+    this.#kill(new ConnectionClosed("CONNECTION_CLOSED", "a response body was discarded"));
   }
 
   #release(): void {
@@ -335,7 +401,14 @@ export class RestConnection {
     this.#opts.onSlot();
   }
 
-  #finish(keepAlive: boolean): void {
+  /**
+   * A response ended: counts it, watches the idle connection or honours
+   * `Connection: close`, and hands the read side on.
+   *
+   * @param keepAlive Whether the connection may carry another response.
+   * @param ex The exchange.
+   */
+  finish(keepAlive: boolean, ex: Exchange): void {
     this.#completed++;
     if (!keepAlive) {
       // The server will close (RFC 9112 §9.6): requests queued behind this one are stale.
@@ -345,18 +418,31 @@ export class RestConnection {
       }));
     } else if (this.#inFlight === 1) this.#watchIdle();
     this.#release();
+    this.#end(ex);
   }
 
   // While idle, keep one read pending so a server closing the idle connection
   // is noticed before the next request is written to a dead socket.
   #watchIdle(): void {
-    const p = this.#reader.read();
+    let p: Promise<ReadResult>;
+    try {
+      p = this.#startRead();
+    } catch {
+      this.#idleDone = true;
+      return;
+    }
     this.#idleRead = p;
     this.#idleDone = false;
-    p.then((r) => {
-      if (this.#idleRead === p && (r.done || this.#inFlight === 0)) this.#idleDone = true;
-    }, () => {
-      if (this.#idleRead === p) this.#idleDone = true;
-    });
+    p.then(this.#onIdleRead, this.#onIdleFail);
   }
+
+  // Runs before any consumer of the idle read resumes (first handler), so a
+  // non-null #idleRead is the read this settles.
+  #onIdleRead = (r: ReadResult): void => {
+    if (this.#idleRead !== null && (r === null || this.#inFlight === 0)) this.#idleDone = true;
+  };
+
+  #onIdleFail = (): void => {
+    if (this.#idleRead !== null) this.#idleDone = true;
+  };
 }

@@ -1,62 +1,83 @@
 /**
- * Small I/O helpers of the REST client: a read bounded by a timeout and an
- * abort signal, error wrapping, and joining body pieces.
+ * Small I/O helpers of the REST client: the read deadline of a connection
+ * and error wrapping.
  *
  * @module
  */
 import { SluiceError, TimeoutError } from "../core/errors.ts";
 
-/** What bounds a wait. */
-export interface Deadline {
-  /** Longest wait in ms; 0 for none. */
-  readTimeout: number;
-  /** Whether the request may be repeated (the timeout's `retryable`). */
-  idempotent: boolean;
-  /** Rejects the wait with its reason when aborted. */
-  signal?: AbortSignal;
-}
-
 /**
- * Waits for `p`, rejecting with `READ_TIMEOUT` after `readTimeout` ms or with
- * the signal's reason when it aborts. The pending `p` is left to the caller,
- * which closes the connection (settling it).
- *
- * @param p The pending read.
- * @param d Timeout, idempotency and signal.
- * @returns What `p` resolved to.
+ * The `readTimeout` of one connection: one timer, re-armed lazily, instead of
+ * a timer and a racing promise per read (which cost more than the read itself
+ * for small responses). Each read moves the deadline forward; the timer, when
+ * it fires early, sleeps for what is left. On expiry `onExpire` gets the error
+ * and must close the connection, which settles the pending read.
  */
-export function withDeadline<T>(p: Promise<T>, d: Deadline): Promise<T> {
-  const { readTimeout: ms, signal } = d;
-  return new Promise<T>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const settle = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    if (signal) {
-      if (signal.aborted) return reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-    }
-    if (ms > 0) {
-      timer = setTimeout(() => {
-        settle();
-        reject(new TimeoutError("READ_TIMEOUT", `no response data for ${ms} ms (readTimeout)`, {
-          retryable: d.idempotent,
-        }));
-      }, ms);
-    }
-    p.then((v) => {
-      settle();
-      resolve(v);
-    }, (e) => {
-      settle();
-      reject(e);
-    });
-  });
+export class ReadDeadline {
+  readonly #onExpire: (err: TimeoutError) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When the armed timer fires (performance.now() ms). */
+  #timerAt = 0;
+  /** When the pending read times out; 0 while no read is bounded. */
+  #deadline = 0;
+  #ms = 0;
+  #idempotent = false;
+
+  /**
+   * @param onExpire Called once per expiry with the `READ_TIMEOUT` error.
+   */
+  constructor(onExpire: (err: TimeoutError) => void) {
+    this.#onExpire = onExpire;
+  }
+
+  /**
+   * Bounds the read about to be awaited.
+   *
+   * @param ms The limit in ms (> 0).
+   * @param idempotent Whether the request may be repeated (the error's `retryable`).
+   */
+  start(ms: number, idempotent: boolean): void {
+    const now = performance.now();
+    this.#deadline = now + ms;
+    this.#ms = ms;
+    this.#idempotent = idempotent;
+    if (this.#timer === undefined || this.#deadline < this.#timerAt) this.#arm(now, ms);
+  }
+
+  /** The bounded read settled. */
+  stop(): void {
+    this.#deadline = 0;
+  }
+
+  /** Clears the timer for good (the connection is closed). */
+  dispose(): void {
+    this.#deadline = 0;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(now: number, ms: number): void {
+    clearTimeout(this.#timer);
+    const wait = Math.max(1, Math.ceil(ms));
+    this.#timerAt = now + wait;
+    this.#timer = setTimeout(this.#fire, wait);
+    // The socket keeps the process alive while a response is due; an idle
+    // connection's leftover timer must not.
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  #fire = (): void => {
+    this.#timer = undefined;
+    if (this.#deadline === 0) return;
+    const now = performance.now();
+    if (now < this.#deadline) return this.#arm(now, this.#deadline - now);
+    this.#deadline = 0;
+    this.#onExpire(
+      new TimeoutError("READ_TIMEOUT", `no response data for ${this.#ms} ms (readTimeout)`, {
+        retryable: this.#idempotent,
+      }),
+    );
+  };
 }
 
 /**
@@ -72,22 +93,4 @@ export function ioError(err: unknown, retryable: boolean): SluiceError {
     cause: err,
     retryable,
   });
-}
-
-/**
- * Joins pieces; a single piece is returned as is (no copy).
- *
- * @param pieces The parts.
- * @param size Their total length.
- * @returns The bytes.
- */
-export function concat(pieces: Uint8Array[], size: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -6,6 +6,7 @@
  */
 import { SluiceError } from "../core/errors.ts";
 import type { HttpHeaders } from "../core/http1/head.ts";
+import { BodyCollector } from "./body.ts";
 
 const utf8 = new TextDecoder();
 
@@ -16,8 +17,16 @@ const utf8 = new TextDecoder();
 export interface BodySource {
   /** The Content-Length, or null for a chunked or close-delimited body. */
   readonly length: number | null;
-  /** The next piece (owned by the caller), or null at the end. */
-  next(): Promise<Uint8Array | null>;
+  /**
+   * The next piece, or null at the end. With `borrow`, the piece may point
+   * into a buffer the connection reuses on the next call (see `owned`);
+   * without it, the piece is the caller's.
+   */
+  next(borrow: boolean): Promise<Uint8Array | null>;
+  /** Whether the piece last returned is the caller's to keep. */
+  readonly owned: boolean;
+  /** Trailer fields of a chunked body, once it was read to the end. */
+  readonly trailers: HttpHeaders | null;
   /** Gives up on the rest (closing the connection). */
   cancel(): void;
 }
@@ -53,7 +62,7 @@ export class RestResponse {
   readonly body: Uint8Array | null;
   #source: BodySource | null;
   #stream: ReadableStream<Uint8Array> | null = null;
-  #trailers: () => HttpHeaders | null;
+  #trailers: HttpHeaders | null;
   #used = false;
 
   /**
@@ -64,7 +73,7 @@ export class RestResponse {
    * @param headers The fields.
    * @param body The buffered body, or null.
    * @param source Where a body not read up front comes from, or null.
-   * @param trailers Returns the trailers once the body has been read.
+   * @param trailers The trailers of a buffered chunked body, or null.
    */
   constructor(
     status: number,
@@ -72,7 +81,7 @@ export class RestResponse {
     headers: HttpHeaders,
     body: Uint8Array | null,
     source: BodySource | null,
-    trailers: () => HttpHeaders | null,
+    trailers: HttpHeaders | null,
   ) {
     this.status = status;
     this.reason = reason;
@@ -94,7 +103,7 @@ export class RestResponse {
       this.#used = true;
       this.#stream = new ReadableStream<Uint8Array>({
         pull: async (controller) => {
-          const piece = await source.next();
+          const piece = await source.next(false);
           if (piece === null) controller.close();
           else controller.enqueue(piece);
         },
@@ -111,7 +120,7 @@ export class RestResponse {
 
   /** Trailer fields of a chunked body, once the body has been read; else null. */
   get trailers(): HttpHeaders | null {
-    return this.#trailers();
+    return this.#source === null ? this.#trailers : this.#source.trailers;
   }
 
   /**
@@ -125,40 +134,19 @@ export class RestResponse {
     if (this.body !== null) return this.body;
     const source = this.#source;
     if (source === null) return new Uint8Array(0);
-    let next = () => source.next();
+    const body = new BodyCollector(source.length);
     if (this.#stream !== null && !this.#stream.locked) {
       // The stream was created but not read: read through it.
       const reader = this.#stream.getReader();
-      next = async () => {
-        const r = await reader.read();
-        return r.done ? null : r.value;
-      };
-    } else if (this.#used) throw new SluiceError("BODY_USED", "the response body was already read");
+      for (let r = await reader.read(); !r.done; r = await reader.read()) body.add(r.value, true);
+      return body.finish();
+    }
+    if (this.#used) throw new SluiceError("BODY_USED", "the response body was already read");
     this.#used = true;
-    // Known length: one allocation, each piece copied once as it arrives.
-    if (source.length !== null) {
-      const out = new Uint8Array(source.length);
-      let at = 0;
-      for (let p = await next(); p !== null; p = await next()) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return at === out.length ? out : out.subarray(0, at);
-    }
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for (let p = await next(); p !== null; p = await next()) {
-      parts.push(p);
-      total += p.length;
-    }
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    // Borrowed pieces are copied into the result at once: one copy per byte
+    // at most, none for fresh transport chunks of a chunked body until the join.
+    for (let p = await source.next(true); p !== null; p = await source.next(true)) body.add(p, source.owned);
+    return body.finish();
   }
 
   /**

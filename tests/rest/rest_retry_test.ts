@@ -10,7 +10,7 @@ import { answerEach, withNodeServer, withRawServer } from "../_helpers/http_serv
 const half = { random: () => 0.5 };
 const io = { error: new SluiceError("IO_ERROR", "reset", { retryable: true }) };
 const response = (status: number, headers: [string, string][] = []) => ({
-  response: new RestResponse(status, "", new HttpHeaders(headers), new Uint8Array(0), null, () => null),
+  response: new RestResponse(status, "", new HttpHeaders(headers), new Uint8Array(0), null, null),
 });
 
 describe("rest retry", () => {
