@@ -751,7 +751,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     } else if (error instanceof TimeoutError && !this.#closeSent) {
       this.#closeSent = true;
     }
-    this.#finish({
+    const info: CloseInfo = {
       code,
       reason: "",
       wasClean: false,
@@ -759,7 +759,13 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         ? "local"
         : this.#closeInitiator,
       error,
-    });
+    };
+    if (!this.#server && error instanceof ProtocolError) {
+      // A failing client still lets the server end TCP first (RFC 6455 §7.1.1,
+      // §7.1.7), bounded by closeTimeout; meanwhile every call fails at once.
+      this.#rejectPings(error);
+      void this.#awaitEof(info);
+    } else this.#finish(info);
     this.#errorReported = true;
     return error;
   }
@@ -779,8 +785,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     this.#state = "closed";
     const reason = info.error ??
       new ConnectionClosed("WS_CLOSED", `the WebSocket closed (${info.code})`, { retryable: true });
-    for (const p of this.#pings) p.done.reject(reason);
-    this.#pings = [];
+    this.#rejectPings(reason);
     for (const c of this.#queue) c.done?.reject(reason);
     this.#queue = [];
     this.#batchDone?.reject(reason);
@@ -791,6 +796,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       this.#conn.close();
     } catch { /* already closed */ }
     this.#closedDeferred.resolve(info);
+  }
+
+  #rejectPings(reason: Error): void {
+    for (const p of this.#pings) p.done.reject(reason);
+    this.#pings = [];
   }
 
   #onPong(data: Uint8Array): void {

@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TimeoutError } from "../../src/core/errors.ts";
+import { ProtocolError, TimeoutError } from "../../src/core/errors.ts";
 import { connectWebSocket } from "../../src/ws/client.ts";
 import { closeCodeOf, closePayload, encodeFrame, OP, withRawServer } from "../_helpers/raw_peer.ts";
 import { SECTION_7_1, SECTION_7_3, SECTION_7_CODES } from "./_cases_close.ts";
@@ -51,6 +51,38 @@ describe("ws client conformance: close handling", () => {
         { code: 1001, reason: "restart", wasClean: true },
       );
     });
+  });
+
+  test("a client failing the connection (1002) still leaves ending TCP to the server, and ends it itself after closeTimeout", async () => {
+    for (const serverEnds of [true, false]) {
+      await withRawServer(async (server) => {
+        const connecting = echoClient(server.url, { closeTimeout: 300 });
+        const peer = await server.accept();
+        const client = await connecting;
+        const pinging = client.ws.ping();
+        await peer.nextFrame();
+        await peer.send(encodeFrame({ opcode: OP.text, payload: "x", rsv: 1 }, null));
+        const f = await peer.nextFrame();
+        assert.ok(f && f.opcode === OP.close && closeCodeOf(f) === 1002);
+        const error = await client.done;
+        assert.ok(error instanceof ProtocolError, "the error reaches the caller at once");
+        await assert.rejects(within(pinging, 100, "ping()"), (e) => e === error, "a pending ping fails at once");
+        const started = performance.now();
+        if (serverEnds) {
+          assert.equal(await peer.quietFor(100), true, "the client ended TCP before the server");
+          peer.end();
+          assert.equal(await peer.waitPeerEnd(), "fin");
+        } else {
+          assert.equal(await peer.waitPeerEnd(), "fin");
+          assert.ok(performance.now() - started >= 250, "the client did not wait for the server");
+        }
+        const info = await within(client.ws.closed, 3000, "closed");
+        assert.deepEqual(
+          { code: info.code, wasClean: info.wasClean, initiatedBy: info.initiatedBy },
+          { code: 1002, wasClean: false, initiatedBy: "local" },
+        );
+      });
+    }
   });
 
   test("client close(code, reason) sends a masked close, resolves with the server's reply once the server ends TCP", async () => {
