@@ -384,6 +384,30 @@ describe("ws connection semantics", () => {
     });
   });
 
+  test("sluice to sluice: an oversized message closes with 1009 both ways (server maxMessageSize, client maxMessageSize)", async () => {
+    await withEchoServer({ maxMessageSize: 1000 }, async (server) => {
+      const url = `ws://127.0.0.1:${server.port}/`;
+      const ws = await connectWebSocket(url);
+      await ws.sendBinary(new Uint8Array(1001));
+      assert.equal(await within(ws.recv(), 3000, "recv"), null, "the server's 1009 close ends recv()");
+      const info = await within(ws.closed, 3000, "closed");
+      assert.deepEqual(
+        { code: info.code, initiatedBy: info.initiatedBy },
+        { code: 1009, initiatedBy: "remote" },
+      );
+      const accepted = await server.next();
+      const serverInfo = await within(accepted.closed, 3000, "server closed");
+      assert.equal(serverInfo.code, 1009);
+      assert.ok(serverInfo.error instanceof ProtocolError && serverInfo.error.code === "WS_MESSAGE_TOO_BIG");
+      // The other way round: the client refuses an echo past its own limit.
+      const client = await connectWebSocket(url, { maxMessageSize: 500 });
+      await client.sendText("w".repeat(600));
+      const err = await within(client.recv(), 3000, "recv").then(() => null, (e) => e);
+      assert.ok(err instanceof ProtocolError && err.closeCode === 1009, String(err));
+      await Promise.all([ws.close(), client.close()]);
+    });
+  });
+
   test("frames sent in one turn leave in one socket write; a lone message is written before the next macrotask", async () => {
     const writes: number[] = [];
     const transport = countingTransport(lazyTransport(detectRuntime()), writes);
