@@ -112,8 +112,8 @@ export class Session {
   }
 
   /**
-   * Ends the session: gracefully (close handshake after the batch being
-   * written) or at once (the socket is dropped, as for a dead peer).
+   * Ends the session: gracefully (a close handshake, bounded by
+   * `pongTimeoutMs`) or at once (the socket is dropped, as for a dead peer).
    *
    * @param reason For the `disconnected` event.
    * @param graceful Close with 1000 rather than dropping the socket.
@@ -138,8 +138,14 @@ export class Session {
     const t = this.#trigger!;
     // Frames already handed to the WebSocket leave before its close frame, so
     // a graceful close needs no wait for the writer (RFC 6455 §7.1.2).
-    if (t.graceful) this.#ws.close(1000, "").catch(() => {});
-    else if (!t.symptom) this.#abort();
+    if (t.graceful || t.symptom) {
+      if (t.graceful) this.#ws.close(1000, "").catch(() => {});
+      // A close handshake (ours, or one already under way) gets the
+      // heartbeat's grace, no more: the peer may be gone without a FIN, and
+      // the client may end TCP once it sent and received a close (RFC 6455 §7.1.1).
+      const timer = this.#clock.setTimeout(() => this.#abort(), this.#o.pongTimeoutMs);
+      void this.#ws.closed.then(() => this.#clock.clearTimeout(timer));
+    } else this.#abort();
     const close = await this.#ws.closed;
     await Promise.all([pump, writer]);
     this.#clearTimers();

@@ -38,6 +38,8 @@ export interface FeedServerOptions {
   tickMs?: number;
   /** Port to listen on. @default 0 */
   port?: number;
+  /** Every text message received by any connection, in arrival order. */
+  arrivals?: string[];
 }
 
 /** A running test server; `conns` accumulates across restarts of the same object. */
@@ -66,6 +68,7 @@ export async function startFeedServer(
       for await (const m of ws) {
         if (m.type !== "text") continue;
         conn.received.push(m.text);
+        options.arrivals?.push(m.text);
         if (!m.text.startsWith("{")) continue;
         const o = JSON.parse(m.text) as Record<string, unknown>;
         if (o.type === "auth") {
