@@ -213,6 +213,10 @@ export type {
   SubscribeHandshakeOptions,
   TokenSource,
 } from "./src/client/handshakers.ts";
+export { WebSocketClient } from "./src/client/websocket_client.ts";
+export type { IterableStream, WebSocketClientState } from "./src/client/websocket_client.ts";
+export { fastReconnect, stableConnection } from "./src/client/client_options.ts";
+export type { ClientConnectOptions, WebSocketClientOptions } from "./src/client/client_options.ts";
 export { loggingExtension, statusExtension } from "./src/client/extensions.ts";
 export type {
   ConnectionInfo,

@@ -22,10 +22,38 @@ import {
  * The per-connection WebSocket options the client passes to `connectWebSocket`
  * on every attempt. `signal` belongs to the client (its shutdown) and pings
  * are always answered, so neither can be set here.
+ *
+ * @example A subprotocol, a header and short timeouts on every connection
+ * ```ts
+ * import type { ClientConnectOptions } from "@sluice/net";
+ * const connect: ClientConnectOptions = {
+ *   protocols: ["feed.v1"],
+ *   headers: { "X-Client": "desk-7" },
+ *   connectTimeout: 2_000,
+ *   handshakeTimeout: 2_000,
+ *   closeTimeout: 1_000,
+ * };
+ * ```
  */
 export type ClientConnectOptions = Omit<ConnectWebSocketOptions, "signal" | "autoPong">;
 
-/** Options of {@link WebSocketClient}. */
+/**
+ * Options of `WebSocketClient`. Every field is optional; numbers are in
+ * milliseconds where the name says `Ms`. Validated once by the constructor.
+ *
+ * @example A market-data consumer
+ * ```ts
+ * import { authHandshake, exponentialBackoff, subscribeHandshake, type WebSocketClientOptions } from "@sluice/net";
+ * const options: WebSocketClientOptions = {
+ *   handshakers: [authHandshake("token"), subscribeHandshake(["trades.BTC"], { waitConfirmation: true })],
+ *   retry: exponentialBackoff({ initialMs: 250, maxMs: 10_000, jitter: "full" }),
+ *   pingIntervalMs: 5_000,
+ *   pongTimeoutMs: 3_000,
+ *   receiveTimeoutMs: 30_000,
+ *   sendQueueCapacity: 256,
+ * };
+ * ```
+ */
 export interface WebSocketClientOptions {
   /** WebSocket options for every connection: subprotocols, headers, TLS, timeouts, limits. @default {} */
   connect?: ClientConnectOptions;
@@ -196,7 +224,7 @@ export function fastReconnect(overrides: WebSocketClientOptions = {}): WebSocket
  * @param overrides Options that replace the preset's (`connect` is merged).
  * @returns Fresh options (with its own retry strategy) for `new WebSocketClient`.
  *
- * @example
+ * @example A patient connection to a shared service
  * ```ts
  * import { stableConnection, WebSocketClient } from "@sluice/net";
  * const client = new WebSocketClient("wss://example.com/stream", stableConnection());

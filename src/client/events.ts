@@ -12,7 +12,11 @@ import { SubscriberOverflow } from "./errors.ts";
 export interface ConnectingEvent {
   /** Discriminant. */
   readonly type: "connecting";
-  /** Number of this attempt in the current streak (1 for the first try after a success). */
+  /**
+   * Number of this attempt in the current streak: 1 for the first try, and
+   * for the first try after a connection that stayed up `resetAfterMs`; after
+   * a shorter-lived connection the streak (and its backoff) goes on.
+   */
   readonly attempt: number;
   /** The URL being connected to. */
   readonly url: string;

@@ -26,10 +26,32 @@ import { type SendOptions, SendQueue } from "./send_queue.ts";
 import { ownMessage, Session, type SessionEnd } from "./session.ts";
 import { type ClientState, StateTracker } from "./state.ts";
 
-/** A stream that is also async-iterable (`for await`) on every runtime. */
+/**
+ * A `ReadableStream` that is also async-iterable (`for await`) on every
+ * runtime, as returned by `messages()` and `events()`.
+ *
+ * @example Read with a reader or with for-await
+ * ```ts
+ * import type { IterableStream, Message } from "@sluice/net";
+ * async function firstText(stream: IterableStream<Message>): Promise<string | null> {
+ *   for await (const m of stream) if (m.type === "text") return m.text;
+ *   return null;
+ * }
+ * ```
+ */
 export type IterableStream<T> = ReadableStream<T> & AsyncIterable<T>;
 
-/** {@link ClientState} plus the send queue's fill level. */
+/**
+ * {@link ClientState} plus the send queue's fill level and what is written
+ * but not yet confirmed by a pong.
+ *
+ * @example A one-line status
+ * ```ts
+ * import type { WebSocketClientState } from "@sluice/net";
+ * const line = (s: WebSocketClientState) =>
+ *   `${s.status} ${s.id ?? "-"} reconnects=${s.reconnectCount} queued=${s.queuedMessages} rtt=${s.lastRttMs?.toFixed(1) ?? "?"}ms`;
+ * ```
+ */
 export interface WebSocketClientState extends ClientState {
   /** Messages in the send queue (queued plus being written). */
   readonly queuedMessages: number;
@@ -150,6 +172,14 @@ export class WebSocketClient {
    * error, last ping round-trip time, and the send queue's fill level.
    *
    * @returns A frozen snapshot.
+   *
+   * @example Report the round-trip time
+   * ```ts
+   * import { WebSocketClient } from "@sluice/net";
+   * const client = new WebSocketClient("ws://127.0.0.1:9001/");
+   * const { status, lastRttMs } = client.state();
+   * console.log(status, lastRttMs); // "idle" null
+   * ```
    */
   state(): WebSocketClientState {
     return Object.freeze({
@@ -202,6 +232,18 @@ export class WebSocketClient {
    * @param options Buffer size, overflow policy, signal.
    * @returns A `ReadableStream<ConnectionEvent>` that is also async-iterable.
    * @throws {RangeError} On an invalid buffer size or policy.
+   *
+   * @example Log what the connection does
+   * ```ts
+   * import { WebSocketClient } from "@sluice/net";
+   * const client = new WebSocketClient("ws://127.0.0.1:9001/");
+   * (async () => {
+   *   for await (const e of client.events()) {
+   *     if (e.type === "disconnected") console.log(`down: ${e.reason}, ${e.unconfirmedMessages} unconfirmed`);
+   *     if (e.type === "reconnectScheduled") console.log(`retry #${e.attempt} in ${e.delayMs} ms`);
+   *   }
+   * })();
+   * ```
    */
   events(options: SubscribeOptions = {}): IterableStream<ConnectionEvent> {
     return iterable(this.#events.subscribe(options));
@@ -216,6 +258,15 @@ export class WebSocketClient {
    * @throws {NotConnected} (rejects) While disconnected under the `reject` policy.
    * @throws {ClientClosed} (rejects) When the client shuts down or gives up first.
    * @throws {RangeError} (rejects) When the message alone exceeds `sendQueueMaxBytes`.
+   *
+   * @example Send now or after the next reconnect, and learn if it never left
+   * ```ts
+   * import { ClientClosed, WebSocketClient } from "@sluice/net";
+   * const client = new WebSocketClient("ws://127.0.0.1:9001/");
+   * client.send(JSON.stringify({ op: "order", id: 42 })).catch((e) => {
+   *   if (e instanceof ClientClosed) console.log("not sent:", e.code);
+   * });
+   * ```
    */
   send(message: Outgoing, options?: SendOptions): Promise<void> {
     return this.#queue.send(message, options);
