@@ -191,8 +191,8 @@ function merge(
 /**
  * Options for a latency-critical feed on a nearby server: retry within about
  * 100 ms (backoff `fast`: 100 ms ×1.5 up to 5 s, full jitter), notice a dead
- * peer within 2–5 s (ping every 2 s, 3 s pong timeout), reset the attempt
- * count after 2 s up, and give up on a connect or opening handshake after 3 s.
+ * peer within 3–5 s (ping every 2 s, 3 s pong timeout), reset the attempt
+ * count after 1 s up, and give up on a connect or opening handshake after 3 s.
  *
  * @param overrides Options that replace the preset's (`connect` is merged).
  * @returns Fresh options (with its own retry strategy) for `new WebSocketClient`.
@@ -208,7 +208,7 @@ function merge(
 export function fastReconnect(overrides: WebSocketClientOptions = {}): WebSocketClientOptions {
   return merge({
     retry: exponentialBackoff({ ...BackoffPresets.fast, jitter: "full" }),
-    resetAfterMs: 2_000,
+    resetAfterMs: 1_000,
     pingIntervalMs: 2_000,
     pongTimeoutMs: 3_000,
     connect: { connectTimeout: 3_000, handshakeTimeout: 3_000 },
