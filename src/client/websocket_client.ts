@@ -402,7 +402,16 @@ export class WebSocketClient {
       sendText: (text) => attemptCall(() => ws.sendText(text)),
       sendBinary: (data) => attemptCall(() => ws.sendBinary(data)),
       recv: () => attemptCall(() => ws.recv()),
-      forward: (message) => void early.push(ownMessage(message)),
+      forward: (message) => {
+        // Held until the connection is up: bounded like a subscriber's buffer.
+        if (early.length >= this.#o.messageBufferSize) {
+          throw new RangeError(
+            `more than messageBufferSize (${this.#o.messageBufferSize}) messages arrived before ` +
+              `the handshakes completed`,
+          );
+        }
+        early.push(ownMessage(message));
+      },
     };
     const chain = steps.length === 1 ? steps[0] : chainHandshakes(...steps);
     try {

@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { WebSocketClient } from "../../src/client/websocket_client.ts";
 import { fastReconnect, stableConnection } from "../../src/client/client_options.ts";
 import { ClientClosed, NotConnected, QueueFull } from "../../src/client/errors.ts";
-import { fixedDelay } from "../../src/client/retry.ts";
+import { fixedDelay, noRetry } from "../../src/client/retry.ts";
 import type { Extension } from "../../src/client/extensions.ts";
+import type { HandshakeConnection } from "../../src/client/handshake.ts";
 import type { Message } from "../../src/core/ws/message.ts";
 import { ChaosProxy } from "../_helpers/chaos_proxy.ts";
 import {
@@ -326,6 +327,34 @@ describe("WebSocketClient", () => {
       await running;
       await reading;
       assert.deepEqual(got, ["b:1:x", "b:2:x", "b:3:x", "after"]);
+    });
+  });
+
+  test("more messages before the handshakes complete than messageBufferSize fail the attempt", async () => {
+    await withServer(async (_server, url) => {
+      const flood = {
+        name: "flood",
+        async run(c: HandshakeConnection) {
+          await c.sendText('{"type":"burst","n":20,"size":5}');
+          for (;;) {
+            const m = await c.recv();
+            if (m) c.forward(m);
+          }
+        },
+      };
+      const client = new WebSocketClient(url, {
+        handshakers: [flood],
+        messageBufferSize: 8,
+        retry: noRetry(),
+        pingIntervalMs: 0,
+      });
+      const rec = recordEvents(client.events());
+      const error = await client.run().then(() => null, (e: unknown) => e);
+      assert.ok(error instanceof ClientClosed);
+      const failed = rec.events.find((e) => e.type === "handshakeFailed");
+      assert.ok(failed?.type === "handshakeFailed");
+      assert.equal((failed.error as { code?: string }).code, "CLIENT_HANDSHAKE_FAILED");
+      assert.match(String((failed.error as Error).message), /messageBufferSize \(8\)/);
     });
   });
 
