@@ -144,26 +144,18 @@ export class ChunkedDecoder {
     this.#fail("HTTP_BAD_CHUNK", `invalid chunk size: got ${JSON.stringify(text)} (RFC 9112 §7.1)`);
   }
 
+  // No closures here: this runs once per chunk.
   #extensions(buf: Uint8Array, i: number, le: number): void {
-    const ws = () => {
-      while (i < le && (buf[i] === SP || buf[i] === HTAB)) i++;
-    };
-    const token = () => {
-      const s = i;
-      while (i < le && TCHAR[buf[i]] === 1) i++;
-      return i > s;
-    };
     for (;;) {
-      ws();
+      i = skipWs(buf, i, le);
       if (i === le) return;
       if (buf[i] !== 0x3b) break;
-      i++;
-      ws();
-      if (!token()) break;
-      ws();
+      i = skipWs(buf, i + 1, le);
+      let t = skipToken(buf, i, le);
+      if (t === i) break;
+      i = skipWs(buf, t, le);
       if (i < le && buf[i] === 0x3d) {
-        i++;
-        ws();
+        i = skipWs(buf, i + 1, le);
         if (i < le && buf[i] === 0x22) {
           // quoted-string: qdtext or quoted-pair, no CTLs but HTAB
           i++;
@@ -178,11 +170,25 @@ export class ChunkedDecoder {
             else if ((c < 0x20 && c !== HTAB) || c === 0x7f) break;
           }
           if (!closed || i > le) break;
-        } else if (!token()) break;
+        } else {
+          t = skipToken(buf, i, le);
+          if (t === i) break;
+          i = t;
+        }
       }
     }
     this.#fail("HTTP_BAD_CHUNK", "malformed chunk extension (RFC 9112 §7.1.1)");
   }
+}
+
+function skipWs(buf: Uint8Array, i: number, le: number): number {
+  while (i < le && (buf[i] === SP || buf[i] === HTAB)) i++;
+  return i;
+}
+
+function skipToken(buf: Uint8Array, i: number, le: number): number {
+  while (i < le && TCHAR[buf[i]] === 1) i++;
+  return i;
 }
 
 const enc = new TextEncoder();

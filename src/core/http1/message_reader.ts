@@ -140,6 +140,11 @@ export class MessageReader<H extends { headLength: number }> {
   spare(): Uint8Array {
     if (this.#error) throw this.#error;
     if (this.#src !== this.#buf) this.#internalize();
+    // Offer as much of the buffer as possible, so a socket read into it is as
+    // large as the buffer: free when all was consumed, else move a small rest.
+    const unread = this.#end - this.#pos;
+    if (unread === 0) this.#pos = this.#end = 0;
+    else if (this.#pos > 0 && unread < MIN_SPARE && this.#end > this.#buf.length >> 1) this.compact();
     this.#ensureSpace(MIN_SPARE);
     return this.#buf.subarray(this.#end);
   }

@@ -217,6 +217,36 @@ describe("http1 ResponseReader", () => {
     assert.deepEqual(got, expected.map((e) => (e.type === "body" ? e : { type: e.type })));
   });
 
+  test("spare() offers the whole buffer again once everything read was consumed, and moves a small rest to the front", () => {
+    const r = reader(["GET"], { bufferCapacity: 8192 });
+    const head = crlf("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "", "");
+    let space = r.spare();
+    assert.equal(space.length, 8192);
+    space.set(head);
+    r.filled(head.length);
+    assert.equal(r.next()?.type, "head");
+    // Everything consumed: a socket read may fill the whole buffer again.
+    assert.equal(r.spare().length, 8192);
+    // A read that ends inside the next chunk-size line leaves its start ("10") unread.
+    const piece = concat([bytes("1000\r\n"), new Uint8Array(0x1000).fill(97), bytes("\r\n10")]);
+    space = r.spare();
+    space.set(piece);
+    r.filled(piece.length);
+    const ev = r.next();
+    assert.ok(ev?.type === "data");
+    assert.equal(ev.data.length, 0x1000);
+    assert.equal(r.next(), null);
+    space = r.spare();
+    assert.equal(space.length, 8192 - 2);
+    const tail = bytes("\r\nabcdefghijklmnop\r\n0\r\n\r\n");
+    space.set(tail);
+    r.filled(tail.length);
+    const rest = r.next();
+    assert.ok(rest?.type === "data");
+    assert.equal(String.fromCharCode(...rest.data), "abcdefghijklmnop");
+    assert.equal(r.next()?.type, "end");
+  });
+
   test("a small body pushed whole is a view of the pushed chunk, not a copy", () => {
     const chunk = crlf("HTTP/1.1 200 OK", "Content-Length: 5", "", "hello");
     const r = reader();
