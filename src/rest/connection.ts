@@ -47,6 +47,9 @@ export interface RestConnectionOptions extends ResponseReaderOptions {
   onSlot: () => void;
 }
 
+/** Codec buffer size when the transport reads straight into it (one full socket read). */
+const READ_INTO_BYTES = 64 * 1024;
+
 /** What one read gave: a fresh chunk, a byte count read into the codec, or the end. */
 type ReadResult = Uint8Array | number | null;
 
@@ -100,7 +103,13 @@ export class RestConnection {
   constructor(conn: Connection, opts: RestConnectionOptions) {
     this.#conn = conn;
     this.#io = takeIo(conn);
-    this.#codec = new ResponseReader(opts);
+    // Reads go straight into the codec's buffer where the transport can: make
+    // it large enough for a full socket read.
+    this.#codec = new ResponseReader(
+      this.#io.readInto !== undefined && opts.bufferCapacity === undefined
+        ? { ...opts, bufferCapacity: READ_INTO_BYTES }
+        : opts,
+    );
     this.#opts = opts;
     this.#deadline = new ReadDeadline((err) => this.#interruptWith(err));
   }
@@ -262,22 +271,26 @@ export class RestConnection {
     return out;
   }
 
-  // One read: straight into the codec's buffer when the transport can (Deno),
-  // else the transport's fresh chunk, parsed in place.
-  #startRead(): Promise<ReadResult> {
+  // One read: straight into the codec's buffer when the transport can (Deno)
+  // and the bytes will be copied anyway (heads, bodies joined into a buffer of
+  // known size); else a fresh chunk from the transport, parsed in place, whose
+  // body views can be handed out without a copy.
+  #startRead(owned: boolean): Promise<ReadResult> {
     const io = this.#io;
-    return io.readInto !== undefined ? io.readInto(this.#codec.spare()) : io.read();
+    return io.readInto !== undefined && !owned ? io.readInto(this.#codec.spare()) : io.read();
   }
 
   /**
    * Reads once more into the codec, bounded by the request's timeout and signal.
    *
+   * @param opts The request's timeout and signal.
+   * @param owned Whether body views should be fresh transport chunks (kept, not copied).
    * @returns False at the end of the stream (the codec was told).
    */
-  async read(opts: SendOptions): Promise<boolean> {
+  async read(opts: SendOptions, owned = false): Promise<boolean> {
     let p = this.#idleRead;
     this.#idleRead = null;
-    p ??= this.#startRead();
+    p ??= this.#startRead(owned);
     if (opts.readTimeout > 0) this.#deadline.start(opts.readTimeout, opts.idempotent);
     let r: ReadResult;
     try {
@@ -426,7 +439,7 @@ export class RestConnection {
   #watchIdle(): void {
     let p: Promise<ReadResult>;
     try {
-      p = this.#startRead();
+      p = this.#startRead(false);
     } catch {
       this.#idleDone = true;
       return;

@@ -12,7 +12,7 @@ import type { BodySource } from "./response.ts";
 
 /** What a streamed body needs from its connection. */
 export interface BodyHost {
-  read(opts: SendOptions): Promise<boolean>;
+  read(opts: SendOptions, owned: boolean): Promise<boolean>;
   owns(view: Uint8Array): boolean;
   finish(keepAlive: boolean, ex: Exchange): void;
   failure(err: unknown, ex: Exchange): unknown;
@@ -83,11 +83,15 @@ export class StreamedBody implements BodySource {
     }
     if (this.#over) return null;
     const codec = this.#codec;
+    // Pieces kept as they are (a stream, or an unknown-length body joined at
+    // the end) should be fresh transport chunks; pieces copied into a buffer
+    // of known size may come through the codec's buffer.
+    const owned = !borrow || this.length === null;
     try {
       for (;;) {
         const ev = codec.next();
         if (ev === null) {
-          await this.#host.read(this.#ex.opts);
+          await this.#host.read(this.#ex.opts, owned);
           continue;
         }
         if (ev.type === "data") {
