@@ -1,36 +1,41 @@
 /**
  * {@link BodyCollector}: joins the pieces of a response body into one
- * `Uint8Array` with as few copies as the pieces allow. Internal to `src/rest`.
+ * `Uint8Array` with as few copies and allocations as the pieces allow.
+ * Internal to `src/rest`.
  *
  * @module
  */
 
-/** Borrowed pieces of an unknown-length body are copied into slabs this large (or the piece's size). */
-const SLAB_BYTES = 64 * 1024;
+/** First capacity for an unknown-length body without a size hint. */
+const FIRST_BYTES = 64 * 1024;
 
 /**
  * Collects body pieces. A piece is either owned (a fresh chunk from the
- * transport, kept as it is) or borrowed (a view into a buffer the connection
- * reuses on its next read, so it is copied before `add` returns).
+ * transport, which may be kept as it is) or borrowed (a view into a buffer the
+ * connection reuses on its next read, so it is copied before `add` returns).
  *
  * - Known length: a lone owned piece of the full length is returned as is;
  *   otherwise every piece is copied once, into the result.
- * - Unknown length: owned pieces are kept, borrowed ones are copied into
- *   slabs, and the parts are joined at the end (a lone part is not copied).
+ * - Unknown length, owned pieces: kept, and joined at the end into a buffer of
+ *   the exact size (a lone piece is not copied).
+ * - Unknown length, borrowed pieces: copied into a buffer that grows, sized up
+ *   front from a hint (the size of the connection's previous such body), so a
+ *   body like the last one costs one allocation and one copy.
  */
 export class BodyCollector {
   readonly #length: number | null;
+  readonly #hint: number;
   #out: Uint8Array | null = null;
   #parts: Uint8Array[] = [];
   #size = 0;
-  #slab: Uint8Array | null = null;
-  #slabAt = 0;
 
   /**
    * @param length The Content-Length, or null when unknown (chunked, until close).
+   * @param hint For an unknown length: the expected size, or 0.
    */
-  constructor(length: number | null) {
+  constructor(length: number | null, hint = 0) {
     this.#length = length;
+    this.#hint = hint;
   }
 
   /** Bytes collected so far. */
@@ -57,16 +62,12 @@ export class BodyCollector {
         }
         this.#out = new Uint8Array(length);
       }
-      this.#out.set(piece, this.#size);
+    } else if (this.#out === null && owned) {
+      this.#parts.push(piece);
       this.#size += n;
       return;
-    }
-    if (this.#out !== null) {
-      // More than announced (the codec prevents it): carry on as unknown length.
-      this.#parts.push(this.#out.subarray(0, this.#size));
-      this.#out = null;
-    }
-    this.#parts.push(owned ? piece : this.#copy(piece));
+    } else this.#reserve(n);
+    this.#out!.set(piece, this.#size);
     this.#size += n;
   }
 
@@ -76,38 +77,44 @@ export class BodyCollector {
    * @returns The body (empty when nothing was added).
    */
   finish(): Uint8Array {
-    if (this.#out !== null) {
-      const out = this.#out;
-      this.#out = null;
-      // Shorter than announced only when the caller stopped early.
-      return this.#size === out.length ? out : out.subarray(0, this.#size);
+    const out = this.#out;
+    const size = this.#size;
+    this.#out = null;
+    if (out !== null) {
+      if (size === out.length) return out;
+      // Give back a grown buffer's spare room when it is most of it.
+      return size >= out.length >> 1 ? out.subarray(0, size) : out.slice(0, size);
     }
     const parts = this.#parts;
     this.#parts = [];
-    this.#slab = null;
     if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(this.#size);
+    const joined = new Uint8Array(size);
     let at = 0;
     for (const p of parts) {
-      out.set(p, at);
+      joined.set(p, at);
       at += p.length;
     }
-    return out;
+    return joined;
   }
 
-  #copy(piece: Uint8Array): Uint8Array {
-    const n = piece.length;
-    if (n >= SLAB_BYTES) return piece.slice();
-    let slab = this.#slab;
-    if (slab === null || slab.length - this.#slabAt < n) {
-      // Slabs grow with the body, so a small body does not pay for a big one.
-      const want = Math.min(SLAB_BYTES, Math.max(2 * (this.#size + n), 1024));
-      slab = this.#slab = new Uint8Array(want);
-      this.#slabAt = 0;
+  // Room for n more bytes in #out (unknown length, or more than announced),
+  // moving kept pieces into it first.
+  #reserve(n: number): void {
+    const need = this.#size + n;
+    const out = this.#out;
+    if (out !== null && out.length >= need) return;
+    let capacity = out === null ? Math.max(FIRST_BYTES, this.#hint + (this.#hint >> 3)) : out.length * 2;
+    while (capacity < need) capacity *= 2;
+    const grown = new Uint8Array(capacity);
+    if (out !== null) grown.set(out.subarray(0, this.#size));
+    else {
+      let at = 0;
+      for (const p of this.#parts) {
+        grown.set(p, at);
+        at += p.length;
+      }
+      this.#parts = [];
     }
-    const view = slab.subarray(this.#slabAt, this.#slabAt + n);
-    view.set(piece);
-    this.#slabAt += n;
-    return view;
+    this.#out = grown;
   }
 }

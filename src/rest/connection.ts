@@ -95,6 +95,8 @@ export class RestConnection {
   #seen = 0;
   /** The last response said the server closes the connection. */
   #closeAnnounced = false;
+  /** The size of the last unknown-length body read to its end (sizes the next one's buffer). */
+  bodySizeHint = 0;
 
   /**
    * @param conn An open transport connection nobody has read or written.

@@ -25,6 +25,8 @@ export interface BodySource {
   next(borrow: boolean): Promise<Uint8Array | null>;
   /** Whether the piece last returned is the caller's to keep. */
   readonly owned: boolean;
+  /** The expected size of an unknown-length body, from earlier ones; 0 when unknown. */
+  readonly sizeHint: number;
   /** Trailer fields of a chunked body, once it was read to the end. */
   readonly trailers: HttpHeaders | null;
   /** Gives up on the rest (closing the connection). */
@@ -134,7 +136,7 @@ export class RestResponse {
     if (this.body !== null) return this.body;
     const source = this.#source;
     if (source === null) return new Uint8Array(0);
-    const body = new BodyCollector(source.length);
+    const body = new BodyCollector(source.length, source.sizeHint);
     if (this.#stream !== null && !this.#stream.locked) {
       // The stream was created but not read: read through it.
       const reader = this.#stream.getReader();

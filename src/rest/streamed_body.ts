@@ -18,6 +18,8 @@ export interface BodyHost {
   failure(err: unknown, ex: Exchange): unknown;
   abandon(ex: Exchange): void;
   discard(): void;
+  /** The size of the last unknown-length body read to its end, or 0. */
+  bodySizeHint: number;
 }
 
 /** The body of one response, pulled piece by piece from the codec. */
@@ -30,6 +32,8 @@ export class StreamedBody implements BodySource {
   readonly #codec: ResponseReader;
   #queued: Uint8Array[] = [];
   #over = false;
+  /** Body bytes returned so far. */
+  #total = 0;
 
   /**
    * @param host The connection.
@@ -76,32 +80,39 @@ export class StreamedBody implements BodySource {
     return body.finish();
   }
 
+  /** The expected size of an unknown-length body (see `BodyCollector`), or 0. */
+  get sizeHint(): number {
+    return this.#host.bodySizeHint;
+  }
+
   async next(borrow: boolean): Promise<Uint8Array | null> {
     if (this.#queued.length > 0) {
       this.owned = true;
-      return this.#queued.shift()!;
+      const piece = this.#queued.shift()!;
+      this.#total += piece.length;
+      return piece;
     }
     if (this.#over) return null;
     const codec = this.#codec;
-    // Pieces kept as they are (a stream, or an unknown-length body joined at
-    // the end) should be fresh transport chunks; pieces copied into a buffer
-    // of known size may come through the codec's buffer.
-    const owned = !borrow || this.length === null;
     try {
       for (;;) {
         const ev = codec.next();
         if (ev === null) {
-          await this.#host.read(this.#ex.opts, owned);
+          // Pieces handed out as they are should be fresh transport chunks;
+          // pieces the caller copies at once may come through the codec's buffer.
+          await this.#host.read(this.#ex.opts, !borrow);
           continue;
         }
         if (ev.type === "data") {
           const owned = this.#host.owns(ev.data);
           this.owned = owned || !borrow;
+          this.#total += ev.data.length;
           return owned || borrow ? ev.data : ev.data.slice();
         }
         if (ev.type === "trailers") this.trailers = ev.trailers;
         else if (ev.type === "end") {
           this.#over = true;
+          if (this.length === null) this.#host.bodySizeHint = this.#total;
           this.#host.finish(ev.keepAlive, this.#ex);
           return null;
         }

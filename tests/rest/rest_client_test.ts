@@ -1,8 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { ConnectionClosed, TimeoutError } from "../../src/core/errors.ts";
 import { RestClient } from "../../src/rest/client.ts";
 import { freePort, withNodeServer } from "../_helpers/http_servers.ts";
+import { prng } from "../_helpers/prng.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -68,6 +70,50 @@ describe("rest RestClient (node:http server)", () => {
         assert.equal(res.trailers?.get("x-checksum"), "abc");
         // The connection is reusable after the trailers.
         assert.equal((await client.request({ method: "GET" })).status, 200);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("chunked bodies of changing sizes on one connection are read whole and intact, as bytes and as streams", async () => {
+    // Sizes around the previous body's (the client sizes its buffer from it):
+    // bigger, much smaller, equal, one byte more, empty.
+    const sizes = [1 << 20, 3 << 20, 100, 100, 70_000, 70_001, 0, 2 << 20];
+    const bodyOf = (size: number, seed: number) => {
+      const rand = prng(seed);
+      const out = new Uint8Array(size);
+      for (let i = 0; i < size; i++) out[i] = Math.floor(rand() * 256);
+      return out;
+    };
+    const bodies = sizes.map((size, i) => bodyOf(size, i + 1));
+    await withNodeServer((req, res) => {
+      const body = bodies[Number(req.url!.slice(1))];
+      res.writeHead(200, { "Transfer-Encoding": "chunked" });
+      // Uneven chunks, so chunk lines fall anywhere in the socket reads.
+      for (let at = 0, k = 1; at < body.length; k++) {
+        const n = Math.min(body.length - at, 1000 * k * k);
+        res.write(body.subarray(at, at + n));
+        at += n;
+      }
+      res.end();
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`);
+      try {
+        for (const [i, expected] of bodies.entries()) {
+          const whole = await (await client.request({ method: "GET", path: `/${i}` })).bytes();
+          assert.equal(whole.length, expected.length, `body ${i} as bytes`);
+          assert.ok(Buffer.from(whole).equals(Buffer.from(expected)), `body ${i} as bytes`);
+          const res = await client.request({ method: "GET", path: `/${i}` });
+          const pieces: Uint8Array[] = [];
+          if (res.body !== null) pieces.push(res.body);
+          else {
+            const reader = res.stream!.getReader();
+            for (let r = await reader.read(); !r.done; r = await reader.read()) pieces.push(r.value);
+          }
+          assert.ok(Buffer.concat(pieces).equals(Buffer.from(expected)), `body ${i} as a stream`);
+        }
+        assert.equal(sockets.length, 1);
       } finally {
         await client.close();
       }
