@@ -56,6 +56,8 @@ export interface AcceptedWebSocket extends WebSocketConnection {
   readonly request: UpgradeRequest;
   /** The client's address. */
   readonly remoteAddr: NetAddr;
+  /** The transport connection (TLS facts: `serverName`, `peerCertificateAuthorized`, `alpnProtocol`). */
+  readonly transport: Connection;
 }
 
 /**

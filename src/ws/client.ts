@@ -173,7 +173,11 @@ export async function connectWebSocket(
         throw new HandshakeError(e.code, e.message, {
           status: e.status,
           headers: e.headers,
-          bodyStart: await bodyStart(io, rest),
+          bodyStart: await bodyStart(
+            io,
+            rest,
+            /\bchunked\b/i.test(e.headers.get("transfer-encoding") ?? ""),
+          ),
           cause: e.cause,
         });
       }
@@ -189,20 +193,55 @@ export async function connectWebSocket(
 }
 
 /** Up to 1 KiB of a refusal's body, waiting at most 200 ms for more of it. */
-async function bodyStart(io: ChunkIO, rest: Uint8Array): Promise<Uint8Array> {
+async function bodyStart(io: ChunkIO, rest: Uint8Array, chunked: boolean): Promise<Uint8Array> {
   const max = 1024;
-  let body = rest.slice(0, max);
+  // A chunked body needs its framing removed: collect more raw bytes for it.
+  const rawMax = chunked ? 4 * max : max;
+  let body = rest.slice(0, rawMax);
   const deadline = Date.now() + 200;
-  while (body.length < max && Date.now() < deadline) {
+  while (body.length < rawMax && Date.now() < deadline && !(chunked && endsChunked(body))) {
     const timeout = new Promise<null>((r) =>
       setTimeout(() => r(null), Math.max(1, deadline - Date.now()))
     );
     const r = await Promise.race([io.read(), timeout]).catch(() => null);
     if (r === null) break;
-    const next = new Uint8Array(Math.min(max, body.length + r.length));
+    const next = new Uint8Array(Math.min(rawMax, body.length + r.length));
     next.set(body);
     next.set(r.subarray(0, next.length - body.length), body.length);
     body = next;
   }
-  return body;
+  return chunked ? dechunk(body).subarray(0, max) : body;
+}
+
+function endsChunked(raw: Uint8Array): boolean {
+  const n = raw.length;
+  return n >= 5 && raw[n - 5] === 0x30 && raw[n - 4] === 0x0d && raw[n - 3] === 0x0a &&
+    raw[n - 2] === 0x0d && raw[n - 1] === 0x0a;
+}
+
+/** The data of a chunked body's start (RFC 9112 §7.1), leniently: stops at the last chunk or anything malformed. */
+function dechunk(raw: Uint8Array): Uint8Array {
+  const out = new Uint8Array(raw.length);
+  let o = 0, i = 0;
+  while (i < raw.length) {
+    let size = 0, digits = 0;
+    for (; i < raw.length; i++, digits++) {
+      const c = raw[i];
+      const v = c >= 0x30 && c <= 0x39
+        ? c - 0x30
+        : (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66
+        ? (c | 0x20) - 0x57
+        : -1;
+      if (v < 0) break;
+      size = size * 16 + v;
+    }
+    if (digits === 0 || size === 0) break;
+    while (i < raw.length && raw[i] !== 0x0a) i++; // extensions, CRLF
+    i++;
+    const take = Math.min(size, raw.length - i);
+    out.set(raw.subarray(i, i + take), o);
+    o += take;
+    i += take + 2; // data, CRLF
+  }
+  return out.subarray(0, o);
 }

@@ -54,6 +54,12 @@ const VECTOR_THRESHOLD = 64 * 1024;
 /** A sealed batch at least this big is handed over as is instead of being copied out. */
 const HANDOFF_THRESHOLD = 64 * 1024;
 const BATCH_CAPACITY = 16 * 1024;
+/** After failing a connection, read and drop at most this much while waiting for the peer's TCP close. */
+const LINGER_BYTES = 1 << 20;
+/** A failing server waits at most this long for the peer to end TCP. */
+const SERVER_LINGER_MS = 1000;
+/** …and stops as soon as the peer has been quiet this long (its close reply has come by then). */
+const SERVER_LINGER_QUIET_MS = 100;
 /** The codec's own default (1024) fails Autobahn 9.3.1–9.4.2; see `maxFragments`. */
 const DEFAULT_MAX_FRAGMENTS = 1 << 20;
 /** The longest delay timers take (2^31 - 1 ms); longer ones fire at once. */
@@ -195,6 +201,28 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   /** Bytes handed to `send*` and not yet written to the socket. */
   get bufferedAmount(): number {
     return this.#buffered;
+  }
+
+  /** "open"; "closing" once a close frame was sent or the connection failed; "closed" when the socket is gone. */
+  get readyState(): "open" | "closing" | "closed" {
+    if (this.#state === "closed") return "closed";
+    return this.#state === "closing" || this.#closeSent || this.#error ? "closing" : "open";
+  }
+
+  /**
+   * Drops the connection at once, with no close handshake (the peer sees
+   * 1006). Pending and later calls fail; `closed` resolves with code 1006.
+   *
+   * @param reason Why, kept as the error's cause.
+   */
+  abort(reason?: unknown): void {
+    if (this.#state === "closed") return;
+    const error = new ConnectionClosed("WS_ABORTED", "the WebSocket was aborted locally", {
+      cause: reason,
+      retryable: true,
+    });
+    this.#error ??= error;
+    this.#finish({ code: 1006, reason: "", wasClean: false, initiatedBy: "local", error });
   }
 
   /** The last ping round-trip time in ms (NaN before the first pong). */
@@ -339,6 +367,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         throw await this.#fail(e);
       }
       if (got === null) {
+        if (this.#error) throw this.#poisoned();
         if (this.#closeReceived || (this.#state as State) === "closed") return null;
         throw await this.#fail(
           new ConnectionClosed(
@@ -582,10 +611,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   async #flush(): Promise<void> {
     if (this.#flushing) return;
     this.#flushing = true;
+    let item: Chunk | undefined;
     try {
       for (;;) {
         if (this.#queue.length === 0) this.#seal();
-        const item = this.#queue.shift();
+        item = this.#queue.shift();
         if (item === undefined) break;
         if (item.bytes.length > 0) {
           // Most writes are accepted at once: no await, no promise.
@@ -597,6 +627,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       }
     } catch (e) {
       this.#flushing = false;
+      // The chunk being written failed with the socket: its senders hear why.
+      item?.done?.reject(e);
       await this.#fail(e);
       return;
     }
@@ -648,18 +680,20 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     // 0 and Infinity mean no limit, as in every other timeout option (a bare
     // setTimeout(fn, Infinity) fires at once); longer ones are clamped.
     const limit = this.#closeTimeout;
-    const timer = limit > 0 && limit !== Infinity ? setTimeout(() => {
-      this.#finish({
-        code: 1006,
-        reason: "",
-        wasClean: false,
-        initiatedBy: "local",
-        error: new TimeoutError(
-          "WS_CLOSE_TIMEOUT",
-          `the peer did not complete the close handshake within ${this.#closeTimeout} ms`,
-        ),
-      });
-    }, Math.min(limit, MAX_TIMER_MS)) : undefined;
+    const timer = limit > 0 && limit !== Infinity
+      ? setTimeout(() => {
+        this.#finish({
+          code: 1006,
+          reason: "",
+          wasClean: false,
+          initiatedBy: "local",
+          error: new TimeoutError(
+            "WS_CLOSE_TIMEOUT",
+            `the peer did not complete the close handshake within ${this.#closeTimeout} ms`,
+          ),
+        });
+      }, Math.min(limit, MAX_TIMER_MS))
+      : undefined;
     try {
       return await this.closed;
     } finally {
@@ -707,18 +741,27 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     }
   }
 
-  async #awaitEof(info: CloseInfo): Promise<void> {
+  /**
+   * Reads and discards until the peer ends TCP (bounded by `limitMs` and
+   * LINGER_BYTES), then finishes. Reading matters: closing a socket with
+   * unread bytes makes the kernel send RST and drop our queued close frame.
+   */
+  async #awaitEof(info: CloseInfo, limitMs = this.#closeTimeout, quietMs = 0): Promise<void> {
+    let discarded = 0;
+    const drain = async () => {
+      for (;;) {
+        const read = this.#io.read();
+        // With quietMs, stop once the peer has said nothing for that long.
+        const chunk = quietMs > 0
+          ? await Promise.race([read, new Promise<null>((r) => setTimeout(() => r(null), quietMs))])
+          : await read;
+        if (chunk === null) return;
+        discarded += chunk.length;
+        if (discarded > LINGER_BYTES) return;
+      }
+    };
     try {
-      await withTimeout(
-        (async () => {
-          for (;;) {
-            if ((await this.#io.read()) === null) return;
-          }
-        })(),
-        this.#closeTimeout,
-        "WS_CLOSE_TIMEOUT",
-        "server did not close TCP",
-      );
+      await withTimeout(drain(), limitMs, "WS_CLOSE_TIMEOUT", "the peer did not close TCP");
     } catch { /* close it ourselves */ }
     this.#finish(info);
   }
@@ -760,11 +803,17 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         : this.#closeInitiator,
       error,
     };
-    if (!this.#server && error instanceof ProtocolError) {
-      // A failing client still lets the server end TCP first (RFC 6455 §7.1.1,
-      // §7.1.7), bounded by closeTimeout; meanwhile every call fails at once.
+    if (error instanceof ProtocolError) {
+      // Every call fails at once, but the socket lingers: a failing client lets
+      // the server end TCP first (RFC 6455 §7.1.1, §7.1.7), bounded by
+      // closeTimeout; a failing server drains the peer's answer for a short
+      // while so its close frame is not lost to an RST.
       this.#rejectPings(error);
-      void this.#awaitEof(info);
+      const limit = this.#closeTimeout > 0 && this.#closeTimeout < SERVER_LINGER_MS
+        ? this.#closeTimeout
+        : SERVER_LINGER_MS;
+      if (this.#server) void this.#awaitEof(info, limit, SERVER_LINGER_QUIET_MS);
+      else void this.#awaitEof(info, this.#closeTimeout);
     } else this.#finish(info);
     this.#errorReported = true;
     return error;

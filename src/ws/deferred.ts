@@ -36,6 +36,8 @@ export function withTimeout<T>(
   onTimeout?: () => void,
 ): Promise<T> {
   if (!(ms > 0) || ms === Infinity) return promise;
+  // Timers take at most 2^31-1 ms; a longer limit would otherwise fire at once.
+  ms = Math.min(ms, 0x7fffffff);
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       onTimeout?.();

@@ -31,7 +31,9 @@ export async function readHead<H extends { headLength: number }>(
   what: string,
   limits?: Partial<HeadLimits>,
 ): Promise<HeadRead<H>> {
-  let buf = new Uint8Array(0);
+  let buf = new Uint8Array(1024);
+  let len = 0;
+  const maxBytes = limits?.maxHeaderBytes ?? 16384;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timedOut = false;
   if (timeoutMs > 0 && timeoutMs !== Infinity) {
@@ -57,13 +59,24 @@ export async function readHead<H extends { headLength: number }>(
           { retryable: true },
         );
       }
-      const next = new Uint8Array(buf.length + chunk.length);
-      next.set(buf);
-      next.set(chunk, buf.length);
-      buf = next;
+      if (len + chunk.length > buf.length) {
+        let cap = buf.length * 2;
+        while (cap < len + chunk.length) cap *= 2;
+        const next = new Uint8Array(cap);
+        next.set(buf.subarray(0, len));
+        buf = next;
+      }
+      buf.set(chunk, len);
+      const scanFrom = Math.max(0, len - 3);
+      len += chunk.length;
+      // Parse only when the head can be complete (a blank line arrived) or is
+      // over its limit: re-parsing every trickled byte would be quadratic.
+      // The first chunk is parsed anyway, so garbage is refused at once.
+      if (scanFrom > 0 && !hasBlankLine(buf, scanFrom, len) && len <= maxBytes) continue;
+      const view = buf.subarray(0, len);
       let head: H | null;
       try {
-        head = parse(buf, limits);
+        head = parse(view, limits);
       } catch (e) {
         if (e instanceof HttpParseError) {
           throw new HandshakeError("WS_HANDSHAKE_MALFORMED", `malformed ${what}: ${e.message}`, {
@@ -73,11 +86,21 @@ export async function readHead<H extends { headLength: number }>(
         }
         throw e;
       }
-      if (head !== null) return { head, rest: buf.subarray(head.headLength) };
+      if (head !== null) return { head, rest: view.subarray(head.headLength) };
     }
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
+}
+
+/** Whether `buf[from, end)` holds LF LF or LF CR LF: the end of a head (bare LF allowed). */
+function hasBlankLine(buf: Uint8Array, from: number, end: number): boolean {
+  for (let i = from; i < end; i++) {
+    if (buf[i] !== 0x0a) continue;
+    if (i + 1 < end && buf[i + 1] === 0x0a) return true;
+    if (i + 2 < end && buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return true;
+  }
+  return false;
 }
 
 function timeoutError(what: string, ms: number): TimeoutError {

@@ -8,7 +8,11 @@ import type { Message } from "../core/ws/message.ts";
 
 /** How a connection ended. */
 export interface CloseInfo {
-  /** The close code received (or 1006 when none was: see `error`). */
+  /**
+   * The close code: the peer's after a close handshake (1005 when its frame
+   * had none); the code we sent when we failed the connection (1002, 1007,
+   * 1009…); 1006 when the connection dropped without a close frame.
+   */
   readonly code: number;
   /** The close reason received, possibly empty. */
   readonly reason: string;
@@ -49,6 +53,8 @@ export interface WebSocketConnection extends AsyncIterable<Message> {
   readonly extensions: string;
   /** Settles once the connection is fully closed; never rejects. */
   readonly closed: Promise<CloseInfo>;
+  /** "open"; "closing" once a close frame was sent or the connection failed; "closed" when the socket is gone. */
+  readonly readyState: "open" | "closing" | "closed";
   /**
    * Number of bytes handed to `send*` that are not yet written to the socket.
    */
@@ -72,6 +78,12 @@ export interface WebSocketConnection extends AsyncIterable<Message> {
    * peer's, then ends the socket.
    */
   close(code?: number, reason?: string): Promise<CloseInfo>;
+  /**
+   * Drops the connection at once, with no close handshake (the peer sees
+   * 1006): for a peer presumed dead. Pending and later calls fail;
+   * `closed` resolves with code 1006.
+   */
+  abort(reason?: unknown): void;
   /** Messages as a stream; reading pulls from the socket only on demand. */
   readonly readable: ReadableStream<Message>;
   /** Send side as a stream: strings go as text, bytes as binary. */

@@ -202,6 +202,11 @@ export class FrameReader {
   push(chunk: Uint8Array): void {
     if (this.#error) throw this.#error;
     if (chunk.length === 0) return;
+    // Messages are views of the chunk: keep them plain Uint8Arrays, not Node
+    // Buffers (whose slice() is a view), whatever subclass the socket gave.
+    if (chunk.constructor !== Uint8Array) {
+      chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    }
     if (
       this.#src === this.#buf && this.#pos === this.#end && !this.#fragmented && !this.#hasHeader
     ) {
@@ -421,7 +426,9 @@ export class FrameReader {
     if (this.#srcWordsOf !== src) {
       this.#srcWordsOf = src;
       const buffer = src.buffer;
-      this.#srcWords = buffer.byteLength >= 4 ? new Uint32Array(buffer, 0, buffer.byteLength >>> 2) : undefined;
+      this.#srcWords = buffer.byteLength >= 4
+        ? new Uint32Array(buffer, 0, buffer.byteLength >>> 2)
+        : undefined;
     }
     return this.#srcWords;
   }

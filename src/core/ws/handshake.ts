@@ -38,7 +38,6 @@ const RESERVED = new Set([
   "sec-websocket-extensions",
 ]);
 
-
 function pairs(init: HeaderInit | undefined): [string, string][] {
   if (init === undefined) return [];
   if (Symbol.iterator in init) {
@@ -474,7 +473,9 @@ export function buildRejectResponse(status: number, options: RejectOptions = {})
     throw new RangeError(`status must be an integer from 400 to 599: got ${status}`);
   }
   const reason = options.reason ?? PHRASES[status] ?? "Error";
-  if (reason.includes("\r") || reason.includes("\n") || reason.includes("\0")) throw new TypeError("reason must not contain CR, LF or NUL");
+  if (reason.includes("\r") || reason.includes("\n") || reason.includes("\0")) {
+    throw new TypeError("reason must not contain CR, LF or NUL");
+  }
   const body = encoder.encode(options.body ?? "");
   let head =
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n`;

@@ -88,7 +88,10 @@ export type Message = TextMessage | BinaryMessage | PingMessage | PongMessage | 
  */
 export function retainMessage<M extends Message>(message: M): M {
   if (message.type === "close") return message;
-  return { ...message, data: message.data.slice() };
+  // An explicit copy: on Node a Buffer's slice() is a view, not a copy.
+  const data = new Uint8Array(message.data.length);
+  data.set(message.data);
+  return { ...message, data };
 }
 
 /**
