@@ -148,10 +148,13 @@ export class RestConnection {
   }
 
   // A timeout or an abort: closing the socket settles the pending read, which
-  // then throws `err` (see #read).
+  // then throws `err` (see #took); requests behind it find the connection dead.
   #interruptWith(err: unknown): void {
     if (this.#interrupt === null) this.#interrupt = err;
-    this.#conn.close();
+    this.#kill(new ConnectionClosed("CONNECTION_CLOSED", "a request timed out or was aborted", {
+      cause: err,
+      retryable: true,
+    }));
   }
 
   /**

@@ -219,6 +219,70 @@ describe("rest RestClient (node:http server)", () => {
     });
   });
 
+  test("readTimeout bounds each read, not the whole body: a trickled body arrives, a stalled one fails", async () => {
+    await withNodeServer((req, res) => {
+      res.writeHead(200, { "Transfer-Encoding": "chunked" });
+      let i = 0;
+      // /trickle: 8 pieces 40 ms apart (320 ms in all); /stall: 2 pieces, then silence.
+      const pieces = req.url === "/trickle" ? 8 : 2;
+      const timer = setInterval(() => {
+        if (i < pieces) res.write(`piece ${i++};`);
+        else if (req.url === "/trickle") {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 40);
+      res.on("close", () => clearInterval(timer));
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { readTimeout: 150 });
+      try {
+        const trickled = await client.request({ method: "GET", path: "/trickle" });
+        const text = await trickled.text();
+        assert.equal(text, Array.from({ length: 8 }, (_, i) => `piece ${i};`).join(""));
+        const stalled = await client.request({ method: "GET", path: "/stall" });
+        const started = performance.now();
+        await assert.rejects(stalled.text(), (e: unknown) => {
+          assert.ok(e instanceof TimeoutError, String(e));
+          assert.equal(e.code, "READ_TIMEOUT");
+          return true;
+        });
+        // Generous bounds: the timeout fired, neither at once nor much later.
+        const waited = performance.now() - started;
+        assert.ok(waited >= 100 && waited < 5_000, `waited ${waited} ms`);
+        // The aborted exchange closed its connection; the next request opens another.
+        const again = await client.request({ method: "GET", path: "/trickle", readTimeout: 0 });
+        assert.match(await again.text(), /^piece 0;/);
+        assert.equal(sockets.length, 2);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("aborting a request while its streamed body is read fails the read with the signal's reason", async () => {
+    await withNodeServer((_req, res) => {
+      res.writeHead(200, { "Transfer-Encoding": "chunked" });
+      res.write("first;");
+      // Then nothing: the client waits until the abort.
+    }, async ({ port, sockets }) => {
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { readTimeout: 0 });
+      try {
+        const controller = new AbortController();
+        const res = await client.request({ method: "GET", signal: controller.signal });
+        const reader = res.stream!.getReader();
+        const first = await reader.read();
+        assert.equal(new TextDecoder().decode(first.value), "first;");
+        const pending = reader.read();
+        setTimeout(() => controller.abort(new Error("user gave up")), 30);
+        await assert.rejects(pending, /user gave up/);
+        assert.equal((await client.request({ method: "GET" })).status, 200);
+        assert.equal(sockets.length, 2);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
   test("a refused connection is a retryable ConnectionClosed", async () => {
     const port = await freePort();
     await assert.rejects(RestClient.connect(`http://127.0.0.1:${port}`), (e: unknown) => {
