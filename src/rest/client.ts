@@ -15,7 +15,8 @@ import {
 } from "../core/http1/request_writer.ts";
 import { connect } from "../transports/mod.ts";
 import type { ClientTlsOptions, Transport } from "../transports/mod.ts";
-import { RestConnection, type SendOptions } from "./connection.ts";
+import { RestConnection } from "./connection.ts";
+import type { SendOptions } from "./exchange.ts";
 import type { RestResponse } from "./response.ts";
 
 /** Options for {@link RestClient.connect}. Validated once, then frozen. */
@@ -253,10 +254,20 @@ export class RestClient {
   }
 
   // Sends on a connection with a free slot. Picking and sending happen in one
-  // synchronous step, so concurrent calls never overfill a connection.
-  async #sendOnce(enc: EncodedRequest, opts: SendOptions): Promise<RestResponse> {
-    for (;;) {
-      const picked = this.#pick();
+  // synchronous step, so concurrent calls never overfill a connection. A free
+  // connection is used without an async frame of its own.
+  #sendOnce(enc: EncodedRequest, opts: SendOptions): Promise<RestResponse> {
+    const picked = this.#pick();
+    if (picked instanceof RestConnection) return picked.send(enc, opts);
+    return this.#sendLater(enc, opts, picked);
+  }
+
+  async #sendLater(
+    enc: EncodedRequest,
+    opts: SendOptions,
+    picked: RestConnection | "open" | null,
+  ): Promise<RestResponse> {
+    for (;; picked = this.#pick()) {
       if (picked instanceof RestConnection) return await picked.send(enc, opts);
       if (picked === "open") {
         const conn = await this.#open(opts.signal);

@@ -10,64 +10,25 @@
  *
  * @module
  */
-import {
-  ConnectionClosed,
-  ConnectionPoisoned,
-  ConnectionStale,
-  HttpParseError,
-  SluiceError,
-  TimeoutError,
-} from "../core/errors.ts";
+import { ConnectionClosed, ConnectionPoisoned, SluiceError } from "../core/errors.ts";
 import type { HttpHeaders } from "../core/http1/head.ts";
 import type { EncodedRequest } from "../core/http1/request_writer.ts";
-import { ResponseReader, type ResponseReaderOptions } from "../core/http1/response_reader.ts";
+import { ResponseReader } from "../core/http1/response_reader.ts";
 import type { ChunkIO, Connection } from "../transports/types.ts";
 import { takeIo } from "../transports/take_io.ts";
 import { BodyCollector } from "./body.ts";
-import { ioError, ReadDeadline } from "./io.ts";
+import { type Exchange, newExchange, type RestConnectionOptions, type SendOptions } from "./exchange.ts";
+import { classifyFailure } from "./failure.ts";
+import { ReadDeadline } from "./io.ts";
 import { RestResponse } from "./response.ts";
 import { StreamedBody } from "./streamed_body.ts";
-import { NOT_SENT, writeRequest } from "./write.ts";
-
-/** Per-request settings the connection needs. */
-export interface SendOptions {
-  /** Longest wait for any read while a response is due, in ms; 0 disables. */
-  readTimeout: number;
-  /** Whether the method may be repeated without harm (decides `retryable`). */
-  idempotent: boolean;
-  /** Aborts the request; the connection is closed since the exchange is cut short. */
-  signal?: AbortSignal;
-}
-
-/** Settings fixed per connection. */
-export interface RestConnectionOptions extends ResponseReaderOptions {
-  /** Bodies of known length up to this size are read before the response is returned. */
-  bufferBodyBytes: number;
-  /** Called whenever a request slot frees up (a response ended or the connection died). */
-  onSlot: () => void;
-}
+import { writeRequest } from "./write.ts";
 
 /** Codec buffer size when the transport reads straight into it (one full socket read). */
 const READ_INTO_BYTES = 64 * 1024;
 
 /** What one read gave: a fresh chunk, a byte count read into the codec, or the end. */
 type ReadResult = Uint8Array | number | null;
-
-/** One request's state while it is exchanged. */
-export interface Exchange {
-  readonly opts: SendOptions;
-  /** Written on an idle connection that had already served a response. */
-  readonly idleReuse: boolean;
-  /** The write still in progress, or null once written (or failed: see `writeError`). */
-  written: Promise<void> | null;
-  /** A write that failed at once. */
-  writeError: unknown;
-  /** Starts reading a queued exchange's response. */
-  start: (() => void) | null;
-  /** The read side was handed on (the response and its body are over). */
-  ended: boolean;
-  onAbort: (() => void) | null;
-}
 
 /** One keep-alive connection. */
 export class RestConnection {
@@ -176,15 +137,7 @@ export class RestConnection {
     }
     // Only a request written on an idle, already used connection can meet a
     // connection the server closed for idleness (RFC 9112 §9.3.1).
-    const ex: Exchange = {
-      opts,
-      idleReuse: this.#completed > 0 && this.#inFlight === 0,
-      written: null,
-      writeError: null,
-      start: null,
-      ended: false,
-      onAbort: null,
-    };
+    const ex = newExchange(opts, this.#completed > 0 && this.#inFlight === 0);
     this.#inFlight++;
     this.#codec.expect(req.method);
     this.#write(req, ex);
@@ -233,45 +186,28 @@ export class RestConnection {
     if (next !== null) next.start!();
   }
 
-  // Classifies a failure of the exchange, poisons the connection, and returns what to throw.
+  /**
+   * Classifies a failure of the exchange (see `classifyFailure`), poisons the
+   * connection, and returns what to throw: an abort's own reason, else a
+   * sluice error saying whether a retry is safe.
+   *
+   * @param err What went wrong (null: the server closed the connection).
+   * @param ex The exchange.
+   * @returns The error to throw.
+   */
   failure(err: unknown, ex: Exchange): unknown {
-    const { opts } = ex;
-    const prior = this.#dead;
-    let out: SluiceError;
-    if (opts.signal?.aborted && err === opts.signal.reason) {
+    const signal = ex.opts.signal;
+    if (signal?.aborted && err === signal.reason) {
       this.#kill(new ConnectionClosed("CONNECTION_ABORTED", "a request was aborted"));
       return err;
     }
-    if (prior !== null && err === prior) {
-      // An earlier exchange broke the connection after this request was sent.
-      out = new ConnectionPoisoned("CONNECTION_POISONED", "the connection failed during an earlier exchange", {
-        cause: prior,
-        retryable: opts.idempotent,
-      });
-    } else if (err instanceof TimeoutError || err instanceof HttpParseError) out = err;
-    else if (err === NOT_SENT || (this.#seen === 0 && (ex.idleReuse || this.#closeAnnounced))) {
-      // Nothing was sent, or nothing of the response arrived on a connection
-      // the server had closed while idle or had announced it would close
-      // (RFC 9112 §9.6): the request was not processed, so resending is safe.
-      out = new ConnectionStale(
-        "CONNECTION_STALE",
-        err === NOT_SENT
-          ? "the connection failed before the request was sent"
-          : "the server closed the connection before answering",
-        { cause: err === NOT_SENT ? prior : err ?? undefined, retryable: true },
-      );
-    } else if (prior !== null) {
-      out = new ConnectionPoisoned("CONNECTION_POISONED", "the connection failed during an earlier exchange", {
-        cause: prior,
-        retryable: opts.idempotent,
-      });
-    } else if (err === null) {
-      out = new ConnectionClosed(
-        "CONNECTION_CLOSED",
-        this.#seen === 0 ? "the server closed the connection without answering" : "the server closed the connection mid-response",
-        { retryable: opts.idempotent },
-      );
-    } else out = ioError(err, opts.idempotent);
+    const out = classifyFailure(err, {
+      prior: this.#dead,
+      seen: this.#seen,
+      idleReuse: ex.idleReuse,
+      closeAnnounced: this.#closeAnnounced,
+      idempotent: ex.opts.idempotent,
+    });
     this.#kill(out);
     return out;
   }

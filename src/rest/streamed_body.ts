@@ -7,7 +7,7 @@
 import type { HttpHeaders } from "../core/http1/head.ts";
 import type { ResponseReader } from "../core/http1/response_reader.ts";
 import { BodyCollector } from "./body.ts";
-import type { Exchange, SendOptions } from "./connection.ts";
+import type { Exchange, SendOptions } from "./exchange.ts";
 import type { BodySource } from "./response.ts";
 
 /** What a streamed body needs from its connection. */
