@@ -8,6 +8,8 @@
 
 /** First capacity for an unknown-length body without a size hint. */
 const FIRST_BYTES = 64 * 1024;
+/** A hint sizes the first buffer up to this much, so one huge body does not make every later one allocate as much. */
+const HINT_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
  * Collects body pieces. A piece is either owned (a fresh chunk from the
@@ -103,7 +105,8 @@ export class BodyCollector {
     const need = this.#size + n;
     const out = this.#out;
     if (out !== null && out.length >= need) return;
-    let capacity = out === null ? Math.max(FIRST_BYTES, this.#hint + (this.#hint >> 3)) : out.length * 2;
+    const hinted = Math.min(HINT_MAX_BYTES, this.#hint + (this.#hint >> 3));
+    let capacity = out === null ? Math.max(FIRST_BYTES, hinted) : out.length * 2;
     while (capacity < need) capacity *= 2;
     const grown = new Uint8Array(capacity);
     if (out !== null) grown.set(out.subarray(0, this.#size));
