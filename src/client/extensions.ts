@@ -159,7 +159,9 @@ function hex(data: Uint8Array, max: number): string {
  */
 export function loggingExtension(options: LoggingOptions = {}): Extension {
   const level = options.level ?? "info";
-  if (!(level in RANK)) throw new RangeError(`level must be debug, info, warn or error: got ${level}`);
+  if (!(level in RANK)) {
+    throw new RangeError(`level must be debug, info, warn or error: got ${level}`);
+  }
   const max = options.maxBodyChars ?? 200;
   if (!Number.isSafeInteger(max) || max < 0) {
     throw new RangeError(`maxBodyChars must be an integer >= 0: got ${max}`);
@@ -182,11 +184,14 @@ export function loggingExtension(options: LoggingOptions = {}): Extension {
   const debug = RANK[level] === 0;
   return Object.freeze({
     name: "logging",
-    onConnect: (i: ConnectionInfo) => log("info", `connected ${i.id} to ${i.url} (attempt ${i.attempt})`),
+    onConnect: (i: ConnectionInfo) =>
+      log("info", `connected ${i.id} to ${i.url} (attempt ${i.attempt})`),
     onDisconnect: (i: DisconnectInfo) =>
       log(
         i.wasClean ? "info" : "warn",
-        `disconnected ${i.id}: ${i.reason} (code ${i.code}, up ${Math.round(i.connectedForMs)} ms, ` +
+        `disconnected ${i.id}: ${i.reason} (code ${i.code}, up ${
+          Math.round(i.connectedForMs)
+        } ms, ` +
           `${i.unconfirmedMessages} unconfirmed)`,
       ),
     onError: (e: unknown, i: ErrorInfo) =>

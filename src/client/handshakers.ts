@@ -87,7 +87,6 @@ export async function awaitReplies(
   }
 }
 
-
 /** A token, or a function that fetches a fresh one for every connection. */
 export type TokenSource = string | (() => string | Promise<string>);
 

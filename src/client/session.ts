@@ -48,6 +48,8 @@ export interface SessionOptions {
   readonly early: readonly Message[];
   readonly pingIntervalMs: number;
   readonly pongTimeoutMs: number;
+  /** When (on the clock) the socket last delivered bytes: liveness during a large message. */
+  readonly lastBytesAt: () => number;
   readonly receiveTimeoutMs: number;
   /** A pong arrived: its round-trip time in ms. */
   onRtt(ms: number): void;
@@ -281,7 +283,13 @@ export class Session {
         for (const e of errors) this.#o.onExtensionError(e);
       }
       if (failure !== undefined) {
-        this.#end({ reason: "send refused", error: failure, local: false, graceful: false, symptom: true });
+        this.#end({
+          reason: "send refused",
+          error: failure,
+          local: false,
+          graceful: false,
+          symptom: true,
+        });
         break;
       }
     }
@@ -310,7 +318,13 @@ export class Session {
       try {
         rtt = this.#ws.ping();
       } catch (e) {
-        this.#end({ reason: "ping refused", error: e, local: false, graceful: false, symptom: true });
+        this.#end({
+          reason: "ping refused",
+          error: e,
+          local: false,
+          graceful: false,
+          symptom: true,
+        });
         return;
       }
       this.#pings.push(ping);
@@ -334,7 +348,10 @@ export class Session {
   #deadline(): number | null {
     const oldest = this.#pings[0];
     if (oldest === undefined) return null;
-    return Math.max(oldest.sentAt, this.#lastData, this.#lastPong) + this.#o.pongTimeoutMs;
+    // Any byte read is a sign of life: a large message still arriving (its
+    // pongs queued behind it) is a slow peer, not a dead one.
+    return Math.max(oldest.sentAt, this.#lastData, this.#lastPong, this.#o.lastBytesAt()) +
+      this.#o.pongTimeoutMs;
   }
 
   #armWatch(): void {
@@ -367,6 +384,7 @@ export class Session {
     this.#recvTimer = this.#clock.setTimeout(() => {
       this.#recvTimer = null;
       if (this.#trigger) return;
+      // Messages only: pongs keep coming from a feed that went silent.
       if (this.#clock.now() - this.#lastData < ms) return this.#armReceive();
       this.#end({
         reason: `no message for ${ms} ms (receiveTimeout)`,

@@ -128,6 +128,8 @@ export class WebSocketClient {
   #running: Promise<void> | null = null;
   #finished: Promise<void> | null = null;
   #session: Session | null = null;
+  /** When (on the clock) any connection last read bytes: liveness during a large message. */
+  #bytesAt = Number.NEGATIVE_INFINITY;
   #connectionSeq = 0;
   /** The current streak began with a drop: the first retry after it is attempt 1. */
   #afterDrop = false;
@@ -339,7 +341,16 @@ export class WebSocketClient {
 
       let ws: WebSocketConnection;
       try {
-        ws = await connectWebSocket(this.#url, { ...this.#o.connect, autoPong: true, signal: stop });
+        const userOnBytes = this.#o.connect.onBytes;
+        ws = await connectWebSocket(this.#url, {
+          ...this.#o.connect,
+          autoPong: true,
+          signal: stop,
+          onBytes: (n) => {
+            this.#bytesAt = clock.now();
+            userOnBytes?.(n);
+          },
+        });
       } catch (error) {
         if (stop.aborted) return this.#finish("shutdown");
         await this.#failed(error, attempt, 0);
@@ -446,6 +457,7 @@ export class WebSocketClient {
       early,
       pingIntervalMs: this.#o.pingIntervalMs,
       pongTimeoutMs: this.#o.pongTimeoutMs,
+      lastBytesAt: () => this.#bytesAt,
       receiveTimeoutMs: this.#o.receiveTimeoutMs,
       onRtt: (ms) => this.#state.rtt(ms),
       onExtensionError: (error) => this.#reportError(error, attempt),
@@ -483,12 +495,20 @@ export class WebSocketClient {
    * Records a failed attempt or a drop, then waits out the retry delay, or
    * ends the client when the strategy gives up.
    */
-  async #failed(error: unknown, attempt: number, leastDelayMs: number, drop = false): Promise<void> {
+  async #failed(
+    error: unknown,
+    attempt: number,
+    leastDelayMs: number,
+    drop = false,
+  ): Promise<void> {
     const { clock } = this.#o;
     if (!drop) {
       this.#state.error(error);
       this.#emit({ type: "error", error, attempt, at: clock.now() });
-      this.#hookErrors(callHooks(this.#o.extensions, "onError", error, { attempt, at: clock.now() }), attempt);
+      this.#hookErrors(
+        callHooks(this.#o.extensions, "onError", error, { attempt, at: clock.now() }),
+        attempt,
+      );
     }
     const decision = this.#tracker.failed(error, clock.now());
     if (this.#o.exitOnFirstFailure || decision.type === "giveUp") {
@@ -526,7 +546,9 @@ export class WebSocketClient {
     this.#messages.close();
   }
 
-  #emitClosed(e: { reason: "shutdown" | "gaveUp"; error?: unknown; messages: number; bytes: number }) {
+  #emitClosed(
+    e: { reason: "shutdown" | "gaveUp"; error?: unknown; messages: number; bytes: number },
+  ) {
     if (this.#closedEmitted) return;
     this.#closedEmitted = true;
     this.#emit({

@@ -47,6 +47,12 @@ export interface WebSocketOptions {
   maxFrameSize?: number;
   /** Bytes queued for sending above which `writable` applies backpressure. @default 1048576 */
   writeHighWaterMark?: number;
+  /**
+   * Called after every socket read with the number of bytes read: progress
+   * even while a large message is still arriving (heartbeats use it to tell a
+   * slow peer from a dead one). Keep it cheap. @default none
+   */
+  onBytes?: (count: number) => void;
 }
 
 /** Payloads at least this big go out as header + payload (server role) instead of being copied into the batch. */
@@ -122,6 +128,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   readonly #autoPong: boolean;
   readonly #highWater: number;
   readonly #maxFrame: number;
+  readonly #onBytes: ((count: number) => void) | undefined;
 
   #state: State = "open";
   #closeSent = false;
@@ -152,6 +159,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   #pings: PendingPing[] = [];
   #pingSeq = 0;
   #lastRtt = NaN;
+  #bytesIn = 0;
 
   #readable: ReadableStream<Message> | null = null;
   #writable: WritableStream<string | Uint8Array> | null = null;
@@ -188,6 +196,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     this.#readTimeout = timeoutOption("readTimeout", options.readTimeout, 0);
     this.#closeTimeout = timeoutOption("closeTimeout", options.closeTimeout, 5000);
     this.#autoPong = options.autoPong ?? true;
+    this.#onBytes = options.onBytes;
     const hwm = options.writeHighWaterMark ?? 1 << 20;
     if (!Number.isSafeInteger(hwm) || hwm <= 0) {
       throw new RangeError(`writeHighWaterMark must be a positive integer: got ${hwm}`);
@@ -195,7 +204,10 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     this.#highWater = hwm;
     this.#io = io;
     this.closed = this.#closedDeferred.promise;
-    if (leftover && leftover.length > 0) this.#frames.push(leftover);
+    if (leftover && leftover.length > 0) {
+      this.#bytesIn = leftover.length;
+      this.#frames.push(leftover);
+    }
   }
 
   /** Bytes handed to `send*` and not yet written to the socket. */
@@ -223,6 +235,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     });
     this.#error ??= error;
     this.#finish({ code: 1006, reason: "", wasClean: false, initiatedBy: "local", error });
+  }
+
+  /** Bytes read from the peer so far (frames and headers); grows during a large message. */
+  get bytesReceived(): number {
+    return this.#bytesIn;
   }
 
   /** The last ping round-trip time in ms (NaN before the first pong). */
@@ -377,6 +394,9 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
           ),
         );
       }
+      const count = typeof got === "number" ? got : got.length;
+      this.#bytesIn += count;
+      this.#onBytes?.(count);
       try {
         if (typeof got === "number") this.#frames.filled(got);
         else this.#frames.push(got);

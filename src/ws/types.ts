@@ -60,6 +60,12 @@ export interface WebSocketConnection extends AsyncIterable<Message> {
    */
   readonly bufferedAmount: number;
   /**
+   * Bytes read from the peer so far (frames and their headers). It grows
+   * while a large message is still arriving, so heartbeats can tell a slow
+   * peer from a dead one.
+   */
+  readonly bytesReceived: number;
+  /**
    * Resolves with the next data message (text or binary; and ping/pong/close
    * when the corresponding options expose them), or `null` once the connection
    * closed cleanly. Rejects with the failure on an abnormal close.
