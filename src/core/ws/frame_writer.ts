@@ -82,6 +82,8 @@ export class FrameWriter {
   #keys: Uint8Array = EMPTY;
   #keyPos = 0;
   #slab: Uint8Array = EMPTY;
+  /** A word view of the slab, so masking needs no view of its own per frame. */
+  #slabWords: Uint32Array | undefined = undefined;
   #slabPos = 0;
 
   /**
@@ -138,7 +140,17 @@ export class FrameWriter {
       const { written } = encoder.encodeInto(text, slab.subarray(payloadAt));
       const at = payloadAt - headerLength(written, this.#mask);
       this.#writeHeader(slab, at, 0x1, written, true);
-      if (this.#mask) maskInPlace(slab, payloadAt, payloadAt + written, slab, payloadAt - 4, 0);
+      if (this.#mask) {
+        maskInPlace(
+          slab,
+          payloadAt,
+          payloadAt + written,
+          slab,
+          payloadAt - 4,
+          0,
+          this.#wordsFor(slab),
+        );
+      }
       this.#giveBack(room - payloadAt - written);
       return slab.subarray(at, payloadAt + written);
     }
@@ -227,7 +239,7 @@ export class FrameWriter {
     const len = buf.length;
     const at = start - headerLength(len, this.#mask);
     this.#writeHeader(bytes, at, OPCODES[opcode], len, fin);
-    if (this.#mask) maskInPlace(bytes, start, start + len, bytes, start - 4, 0);
+    if (this.#mask) maskInPlace(bytes, start, start + len, bytes, start - 4, 0, buf.words);
     return bytes.subarray(at, start + len);
   }
 
@@ -257,7 +269,7 @@ export class FrameWriter {
       for (let i = 0; i < len; i++) out[p + i] = payload[i] ^ out[p - 4 + (i & 3)];
     } else {
       out.set(payload, p);
-      if (this.#mask) maskInPlace(out, p, p + len, out, p - 4, 0);
+      if (this.#mask) maskInPlace(out, p, p + len, out, p - 4, 0, buf.words);
     }
     buf.commit(hl + len);
   }
@@ -278,7 +290,7 @@ export class FrameWriter {
     // The bound overestimates: shift the payload down to sit right after its real header.
     if (hl < guess && written > 0) out.copyWithin(at + hl, at + guess, at + guess + written);
     this.#writeHeader(out, at, 0x1, written, true);
-    if (this.#mask) maskInPlace(out, at + hl, at + hl + written, out, at + hl - 4, 0);
+    if (this.#mask) maskInPlace(out, at + hl, at + hl + written, out, at + hl - 4, 0, buf.words);
     buf.commit(hl + written);
   }
 
@@ -312,7 +324,7 @@ export class FrameWriter {
       const out = this.#take(hl + len, hl);
       this.#writeHeader(out, 0, opcode, len, true);
       out.set(data, hl);
-      if (this.#mask) maskInPlace(out, hl, hl + len, out, hl - 4, 0);
+      if (this.#mask) maskInPlace(out, hl, hl + len, out, hl - 4, 0, this.#wordsFor(out));
       return out;
     }
     // Fragmented: all frames in one buffer, first with the opcode, rest continuations.
@@ -384,7 +396,7 @@ export class FrameWriter {
     const out = this.#take(hl + data.length, hl);
     this.#writeHeader(out, 0, opcode, data.length, true);
     out.set(data, hl);
-    if (this.#mask) maskInPlace(out, hl, hl + data.length, out, hl - 4, 0);
+    if (this.#mask) maskInPlace(out, hl, hl + data.length, out, hl - 4, 0, this.#wordsFor(out));
     return out;
   }
 
@@ -437,10 +449,18 @@ export class FrameWriter {
     pos += (4 - ((pos + alignAt) & 3)) & 3;
     if (pos + n > this.#slab.length) {
       this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#slabWords = new Uint32Array(this.#slab.buffer);
       pos = (4 - (alignAt & 3)) & 3;
     }
     this.#slabPos = pos + n;
     return this.#slab.subarray(pos, pos + n);
+  }
+
+  /** The cached word view when `out` is carved from the current slab. */
+  #wordsFor(out: Uint8Array): Uint32Array | undefined {
+    // Frames of 64 bytes or less live on V8's heap: reading their .buffer would move them.
+    if (out.length <= TINY) return undefined;
+    return out.buffer === this.#slab.buffer ? this.#slabWords : undefined;
   }
 
   /** Returns the unused tail of the last slab piece. */

@@ -29,6 +29,7 @@ const encoder = new TextEncoder();
  */
 export class WriteBuf {
   #bytes: Uint8Array;
+  #words: Uint32Array | undefined = undefined;
   #end = HEADROOM;
 
   /**
@@ -47,6 +48,15 @@ export class WriteBuf {
   /** The whole backing array (headroom included). */
   get bytes(): Uint8Array {
     return this.#bytes;
+  }
+
+  /** A word view of {@link WriteBuf.bytes} (for word-at-a-time masking), made once per backing array. */
+  get words(): Uint32Array {
+    if (this.#words === undefined || this.#words.buffer !== this.#bytes.buffer) {
+      // Anchored at byte 0 of the buffer, as maskInPlace indexes it.
+      this.#words = new Uint32Array(this.#bytes.buffer, 0, this.#bytes.buffer.byteLength >>> 2);
+    }
+    return this.#words;
   }
 
   /** Number of payload bytes written. */
