@@ -148,6 +148,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   #flushScheduled = false;
   /** A flush already happened in this turn of the event loop: coalesce until the next one. */
   #burst = false;
+  /** The current send comes through `writable`. */
+  #viaStream = false;
   #writeIdle: Deferred<void> | null = null;
 
   // Receive side.
@@ -529,7 +531,13 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       write: (chunk) => {
         const refused = this.#refusal();
         if (refused !== null) return refused;
-        const sent = typeof chunk === "string" ? this.sendText(chunk) : this.sendBinary(chunk);
+        this.#viaStream = true;
+        let sent: Promise<void>;
+        try {
+          sent = typeof chunk === "string" ? this.sendText(chunk) : this.sendBinary(chunk);
+        } finally {
+          this.#viaStream = false;
+        }
         // Resolve at once while under the high-water mark so writes in one turn batch together.
         if (this.#buffered > this.#highWater) return sent;
       },
@@ -577,13 +585,21 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
 
   /**
    * Schedules a flush. The first frame of a burst leaves on a microtask, so a
-   * lone message is not delayed. Frames sent after a flush in the same turn of
-   * the event loop wait for the next macrotask and leave together, in writes
-   * of up to 64 KiB: one syscall for many small frames instead of one each.
+   * lone message is not delayed. Through `writable`, frames written after a
+   * flush in the same turn of the event loop wait for the next macrotask and
+   * leave together, in writes of up to 64 KiB: one syscall for many small
+   * frames instead of one each.
    */
   #kick(): void {
     if (this.#flushing || this.#flushScheduled) return;
     this.#flushScheduled = true;
+    // Direct sends batch on a microtask: a loop of sends fills one batch before
+    // it runs, and a lone send leaves at once. The writable stream hands over
+    // one chunk per microtask hop, so its writes coalesce per turn instead.
+    if (!this.#viaStream) {
+      queueMicrotask(this.#runFlush);
+      return;
+    }
     if (!this.#burst || this.#batch.length >= COALESCE_LIMIT) {
       if (!this.#burst) {
         this.#burst = true;
