@@ -270,8 +270,57 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    */
   recv(): Promise<Message | null> {
     const ready = this.#tryRecvSync();
-    return ready !== null ? Promise.resolve(ready) : this.#recvSlow();
+    if (ready !== null) return Promise.resolve(ready);
+    // The common wait: nothing buffered, no timeout, push-based transport —
+    // one read and one `.then`, instead of nested async functions.
+    if (this.#readTimeout === 0 && this.#io.readInto === undefined && this.#canReadDirect()) {
+      this.#reading = true;
+      return this.#io.read().then(this.#afterRead, this.#afterReadError);
+    }
+    return this.#recvSlow();
   }
+
+  #canReadDirect(): boolean {
+    return !this.#error && !this.#draining && !this.#reading && this.#state === "open" &&
+      !this.#closeSent &&
+      this.#stashedError === null && this.#stashedClose === null;
+  }
+
+  readonly #afterRead = (chunk: Uint8Array | null): Promise<Message | null> | Message | null => {
+    this.#reading = false;
+    if (chunk !== null && !this.#error && this.#state === "open") {
+      this.#bytesIn += chunk.length;
+      this.#onBytes?.(chunk.length);
+      try {
+        this.#frames.push(chunk);
+      } catch (e) {
+        this.#stashedError = e;
+        return this.#recvSlow();
+      }
+      const ready = this.#tryRecvSync();
+      if (ready !== null) return ready;
+      return this.recv();
+    }
+    if (chunk !== null) {
+      // The state changed while reading: let the full path account for the bytes.
+      this.#bytesIn += chunk.length;
+      this.#onBytes?.(chunk.length);
+      try {
+        this.#frames.push(chunk);
+      } catch (e) {
+        this.#stashedError = e;
+      }
+    }
+    // The end of the stream (reading again gives the end again) or a failure:
+    // the full path sorts it out.
+    return this.#recvSlow();
+  };
+
+  readonly #afterReadError = (e: unknown): Promise<Message | null> => {
+    this.#reading = false;
+    this.#stashedError = e;
+    return this.#recvSlow();
+  };
 
   /**
    * A data message already complete in the receive buffer, or null when
@@ -416,7 +465,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       next: () => {
         const ready = this.#tryRecvSync();
         if (ready !== null) return Promise.resolve({ done: false, value: ready });
-        return this.#recvSlow().then((value) =>
+        return this.recv().then((value) =>
           value === null ? { done: true, value: undefined } : { done: false, value }
         );
       },
@@ -613,7 +662,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
 
   readonly #runFlush = (): void => {
     this.#flushScheduled = false;
-    void this.#flush();
+    this.#flush();
   };
 
   readonly #endBurst = (): void => {
@@ -644,34 +693,50 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     this.#batchDone = null;
   }
 
-  async #flush(): Promise<void> {
+  /**
+   * Writes queued chunks in order. Synchronous while the socket accepts writes
+   * at once (no promise, no async frame); continues from the write's promise
+   * when the socket pushes back.
+   */
+  #flush(): void {
     if (this.#flushing) return;
     this.#flushing = true;
-    let item: Chunk | undefined;
-    try {
-      for (;;) {
-        if (this.#queue.length === 0) this.#seal();
-        item = this.#queue.shift();
-        if (item === undefined) break;
-        if (item.bytes.length > 0) {
-          // Most writes are accepted at once: no await, no promise.
-          const pending = this.#io.write(item.bytes);
-          if (pending !== undefined) await pending;
+    for (;;) {
+      if (this.#queue.length === 0) this.#seal();
+      const item = this.#queue.shift();
+      if (item === undefined) break;
+      if (item.bytes.length > 0) {
+        let pending: Promise<void> | undefined;
+        try {
+          pending = this.#io.write(item.bytes);
+        } catch (e) {
+          this.#writeFailed(item, e);
+          return;
         }
-        this.#buffered -= item.bytes.length;
-        item.done?.resolve();
+        if (pending !== undefined) {
+          pending.then(() => {
+            this.#buffered -= item.bytes.length;
+            item.done?.resolve();
+            this.#flushing = false;
+            this.#flush();
+          }, (e) => this.#writeFailed(item, e));
+          return;
+        }
       }
-    } catch (e) {
-      this.#flushing = false;
-      // The chunk being written failed with the socket: its senders hear why.
-      item?.done?.reject(e);
-      await this.#fail(e);
-      return;
+      this.#buffered -= item.bytes.length;
+      item.done?.resolve();
     }
     this.#flushing = false;
     const idle = this.#writeIdle;
     this.#writeIdle = null;
     idle?.resolve();
+  }
+
+  /** The chunk being written failed with the socket: its senders hear why, then the connection fails. */
+  #writeFailed(item: Chunk, e: unknown): void {
+    this.#flushing = false;
+    item.done?.reject(e);
+    void this.#fail(e);
   }
 
   /** Resolves when everything queued so far has been handed to the socket. */
