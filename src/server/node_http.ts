@@ -10,6 +10,7 @@ import { buildRejectResponse } from "../core/ws/handshake.ts";
 import { type UpgradeSocket, wrapUpgradeSocket } from "../transports/node_upgrade.ts";
 import type { Connection } from "../transports/types.ts";
 import { type AcceptedWebSocket, acceptWebSocket, type AcceptWebSocketOptions } from "./accept.ts";
+import { runHandler } from "./run_handler.ts";
 
 /** The `IncomingMessage` of an `'upgrade'` event, as far as the adapter reads it. */
 export interface NodeUpgradeRequest {
@@ -248,20 +249,7 @@ export function attachWebSocket(
       onError(e);
       return;
     }
-    if (stopping) {
-      await ws.close(1001, "server shutting down");
-      return;
-    }
-    open.add(ws);
-    try {
-      await options.handler(ws);
-      await ws.close(1000);
-    } catch (e) {
-      onError(e);
-      await ws.close(1011).catch(() => {});
-    } finally {
-      open.delete(ws);
-    }
+    await runHandler(ws, options.handler, open, onError, () => stopping);
   };
 
   const listener = (req: NodeUpgradeRequest, socket: UpgradeSocket, head: Uint8Array) => {

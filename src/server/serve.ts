@@ -7,6 +7,7 @@ import { buildRejectResponse } from "../core/ws/handshake.ts";
 import { listen } from "../transports/detect.ts";
 import type { Connection, NetAddr, ServerTlsOptions, Transport } from "../transports/types.ts";
 import { type AcceptedWebSocket, acceptWebSocket, type AcceptWebSocketOptions } from "./accept.ts";
+import { runHandler } from "./run_handler.ts";
 
 /** Options for {@link serveWebSocket}. */
 export interface ServeWebSocketOptions extends AcceptWebSocketOptions {
@@ -111,20 +112,7 @@ export async function serveWebSocket(options: ServeWebSocketOptions): Promise<We
     } finally {
       handshaking.delete(conn);
     }
-    if (stopping) {
-      await ws.close(1001, "server shutting down");
-      return;
-    }
-    open.add(ws);
-    try {
-      await options.handler(ws);
-      await ws.close(1000);
-    } catch (e) {
-      onError(e);
-      await ws.close(1011).catch(() => {});
-    } finally {
-      open.delete(ws);
-    }
+    await runHandler(ws, options.handler, open, onError, () => stopping);
   };
 
   const refuseBusy = async (conn: Connection) => {
