@@ -232,23 +232,9 @@ class DenoConnection implements Connection {
         legacy.releaseLock();
         legacy = null;
       }
-      if (this.#readDone || this.#released) {
-        if (this.#failure && !this.#closing) throw this.#failure;
-        return null;
-      }
       const buf = this.#buf ?? new Uint8Array(READ_BYTES);
-      let n: number | null;
-      try {
-        n = await this.#conn.read(buf);
-      } catch (err) {
-        if (this.#closing || this.#released) return null;
-        this.#readDone = true;
-        throw this.#fail(err);
-      }
-      if (n === null) {
-        this.#readDone = true;
-        return null;
-      }
+      const n = await this.#directRead(buf);
+      if (n === null) return null;
       if (n >= HANDOFF_BYTES) {
         this.#buf = null;
         return buf.subarray(0, n);
@@ -268,27 +254,33 @@ class DenoConnection implements Connection {
         if (n < chunk.length) leftover = chunk.subarray(n);
         return n;
       }
-      if (this.#readDone || this.#released) {
-        if (this.#failure && !this.#closing) throw this.#failure;
-        return null;
-      }
       for (;;) {
-        let n: number | null;
-        try {
-          n = await this.#conn.read(into);
-        } catch (err) {
-          if (this.#closing || this.#released) return null;
-          this.#readDone = true;
-          throw this.#fail(err);
-        }
-        if (n === null) {
-          this.#readDone = true;
-          return null;
-        }
-        if (n > 0) return n;
+        const n = await this.#directRead(into);
+        if (n !== 0) return n;
       }
     };
     return { read, readInto, write: (chunk) => this.#write(chunk) };
+  }
+
+  /**
+   * One `conn.read()` for direct I/O: the byte count, or null at the end (a
+   * read failing because we closed is an end too); other failures throw.
+   */
+  async #directRead(into: Uint8Array): Promise<number | null> {
+    if (this.#readDone || this.#released) {
+      if (this.#failure && !this.#closing) throw this.#failure;
+      return null;
+    }
+    let n: number | null;
+    try {
+      n = await this.#conn.read(into);
+    } catch (err) {
+      if (this.#closing || this.#released) return null;
+      this.#readDone = true;
+      throw this.#fail(err);
+    }
+    if (n === null) this.#readDone = true;
+    return n;
   }
 
   /** Frees the resource once; `closed` settles. */
