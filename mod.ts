@@ -115,6 +115,7 @@ export {
 } from "./src/transports/mod.ts";
 export type {
   ChunkIO,
+  ChunkSink,
   ClientTlsOptions,
   Connection,
   ConnectOptions,

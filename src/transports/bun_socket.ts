@@ -232,9 +232,14 @@ export class BunConnection implements Connection {
         }
       },
     };
-    this.#io = new ChunkQueue(pausable, legacy, this.#paused);
-    if (this.#gone) this.#io.end(this.#failure);
-    return { read: () => this.#io!.read(), write: (chunk) => this.#writeNow(chunk) };
+    const io = new ChunkQueue(pausable, legacy, this.#paused);
+    this.#io = io;
+    if (this.#gone) io.end(this.#failure);
+    return {
+      read: () => io.read(),
+      readWith: (sink) => io.readWith(sink),
+      write: (chunk) => this.#writeNow(chunk),
+    };
   }
 
   async #write(chunk: Uint8Array): Promise<void> {

@@ -9,6 +9,8 @@
 /** Pause the socket once this much waits unread. */
 export const CHUNK_QUEUE_HIGH_WATER = 64 * 1024;
 
+import type { ChunkSink } from "./types.ts";
+
 /** Socket controls the queue needs. */
 export interface Pausable {
   pause(): void;
@@ -26,7 +28,7 @@ export class ChunkQueue {
   #paused = false;
   #ended = false;
   #failure: unknown = null;
-  #waiter: { resolve(c: Uint8Array | null): void; reject(e: unknown): void } | null = null;
+  #waiter: ChunkSink | null = null;
   #legacy: { reader: ReadableStreamDefaultReader<Uint8Array>; pending: () => boolean } | null;
   readonly #socket: Pausable;
 
@@ -51,7 +53,7 @@ export class ChunkQueue {
     const w = this.#waiter;
     if (w !== null && this.#legacy === null) {
       this.#waiter = null;
-      w.resolve(chunk);
+      w.chunk(chunk);
       return;
     }
     this.#queue.push(chunk);
@@ -70,9 +72,9 @@ export class ChunkQueue {
     const w = this.#waiter;
     this.#waiter = null;
     if (w !== null) {
-      if (this.#head < this.#queue.length) w.resolve(this.#shift());
-      else if (error) w.reject(error);
-      else w.resolve(null);
+      if (this.#head < this.#queue.length) w.chunk(this.#shift());
+      else if (error) w.error(error);
+      else w.chunk(null);
     }
   }
 
@@ -92,13 +94,36 @@ export class ChunkQueue {
         new TypeError("read() is already pending: read from one place at a time"),
       );
     }
+    this.#resumeIfPaused();
+    return new Promise((resolve, reject) => {
+      this.#waiter = { chunk: resolve, error: reject };
+    });
+  }
+
+  /**
+   * The next chunk, null at the end, or the stream's error, handed to `sink`:
+   * synchronously when a chunk is queued or the stream has ended, else from
+   * {@link ChunkQueue.push}/{@link ChunkQueue.end}. No promise on the way.
+   */
+  readWith(sink: ChunkSink): void {
+    if (this.#legacy !== null) {
+      this.read().then((c) => sink.chunk(c), (e) => sink.error(e));
+      return;
+    }
+    if (this.#head < this.#queue.length) return sink.chunk(this.#shift());
+    if (this.#ended) return this.#failure ? sink.error(this.#failure) : sink.chunk(null);
+    if (this.#waiter !== null) {
+      return sink.error(new TypeError("read() is already pending: read from one place at a time"));
+    }
+    this.#resumeIfPaused();
+    this.#waiter = sink;
+  }
+
+  #resumeIfPaused(): void {
     if (this.#paused) {
       this.#paused = false;
       this.#socket.resume();
     }
-    return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
-    });
   }
 
   #dropLegacy(): Promise<Uint8Array | null> {

@@ -28,6 +28,7 @@ import type { Transport } from "./types.ts";
 
 export type {
   ChunkIO,
+  ChunkSink,
   ClientTlsOptions,
   Connection,
   ConnectOptions,

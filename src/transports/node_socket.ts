@@ -205,13 +205,18 @@ class NodeConnection implements Connection {
       ? { reader: this.readable.getReader(), pending }
       : null;
     const s = this.#socket;
-    this.#io = new ChunkQueue(
+    const io = new ChunkQueue(
       { pause: () => s.pause(), resume: () => s.resume() },
       legacy,
       s.isPaused(),
     );
-    if (this.#readDone) this.#io.end(this.#failure);
-    return { read: () => this.#io!.read(), write: (chunk) => this.#write(chunk) };
+    this.#io = io;
+    if (this.#readDone) io.end(this.#failure);
+    return {
+      read: () => io.read(),
+      readWith: (sink) => io.readWith(sink),
+      write: (chunk) => this.#write(chunk),
+    };
   }
 
   close(): void {

@@ -117,6 +117,37 @@ export interface ChunkIO {
    * null at the end of the stream. Don't mix with a pending `read()`.
    */
   readInto?(buf: Uint8Array): Promise<number | null>;
+  /**
+   * Push-based transports only (Node, Bun): the next chunk, handed to `sink`
+   * without a promise — at once when one is queued, else from the socket's
+   * data event. One read at a time; don't mix with a pending `read()`.
+   */
+  readWith?(sink: ChunkSink): void;
+}
+
+/**
+ * Receives one result of {@link ChunkIO.readWith}. Called synchronously,
+ * possibly from inside `readWith` itself, so it must not throw.
+ *
+ * @example Count the bytes of the next chunk without a promise per read
+ * ```ts
+ * import type { ChunkIO, ChunkSink } from "@sluice/net";
+ * declare const io: ChunkIO;
+ * let total = 0;
+ * const sink: ChunkSink = {
+ *   chunk: (data) => {
+ *     if (data !== null) total += data.length;
+ *   },
+ *   error: (reason) => console.error("read failed:", reason),
+ * };
+ * io.readWith?.(sink);
+ * ```
+ */
+export interface ChunkSink {
+  /** The next chunk (owned by the sink), or null at the end of the stream. */
+  chunk(data: Uint8Array | null): void;
+  /** The stream failed. */
+  error(reason: unknown): void;
 }
 
 /**

@@ -12,11 +12,12 @@ import {
   SluiceError,
   TimeoutError,
 } from "../core/errors.ts";
+import { copyBytes } from "../core/copy_pool.ts";
 import { FrameReader } from "../core/ws/frame_reader.ts";
 import { FrameWriter } from "../core/ws/frame_writer.ts";
 import { isValidCloseCode, type Message, retainMessage } from "../core/ws/message.ts";
 import { WriteBuf } from "../core/ws/write_buf.ts";
-import type { ChunkIO, Connection } from "../transports/types.ts";
+import type { ChunkIO, ChunkSink, Connection } from "../transports/types.ts";
 import { type Deferred, deferred, timeoutOption, withTimeout } from "./deferred.ts";
 import type { CloseInfo, WebSocketConnection } from "./types.ts";
 
@@ -73,6 +74,16 @@ const MAX_TIMER_MS = 0x7fffffff;
 /** A batch this big is written at once rather than waiting for the turn to end. */
 const COALESCE_LIMIT = 64 * 1024;
 
+/**
+ * Runs `fn` on a microtask. A reaction on a settled promise: Node's
+ * `queueMicrotask` wraps every callback in an async resource (about 3x the
+ * cost), and this runs on every send. `fn` must not throw.
+ */
+const resolvedPromise = Promise.resolve();
+const microtask = (fn: () => void): void => {
+  void resolvedPromise.then(fn);
+};
+
 /** Runs `fn` after the current turn's I/O: setImmediate where it exists (Node, Bun, Deno). */
 const nextMacrotask: (fn: () => void) => void =
   typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
@@ -93,6 +104,14 @@ interface PendingPing {
 type State = "open" | "closing" | "closed";
 
 const textEncoder = new TextEncoder();
+
+/** What a wait for a message settles with: the message (or null), or an iterator step. */
+type RecvResult = Message | null | IteratorResult<Message, undefined>;
+
+/** An iterator step for a received message, or the end for null. */
+function toResult(value: Message | null): IteratorResult<Message, undefined> {
+  return value === null ? { done: true, value: undefined } : { done: false, value };
+}
 
 /** A rejected promise marked handled, like a {@link Deferred}'s: fire-and-forget sends never crash. */
 function rejected(error: Error): Promise<never> {
@@ -271,13 +290,110 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   recv(): Promise<Message | null> {
     const ready = this.#tryRecvSync();
     if (ready !== null) return Promise.resolve(ready);
-    // The common wait: nothing buffered, no timeout, push-based transport —
-    // one read and one `.then`, instead of nested async functions.
-    if (this.#readTimeout === 0 && this.#io.readInto === undefined && this.#canReadDirect()) {
-      this.#reading = true;
-      return this.#io.read().then(this.#afterRead, this.#afterReadError);
+    return this.#recvWait(false) as Promise<Message | null>;
+  }
+
+  /**
+   * Waits for the next message. With `asResult`, settles with an iterator
+   * result instead (saving iteration a promise per message).
+   */
+  #recvWait(asResult: boolean): Promise<RecvResult> {
+    const fast = this.#readTimeout === 0 && this.#io.readInto === undefined && this.#canReadDirect();
+    if (fast && this.#io.readWith !== undefined) {
+      // The common wait on Node and Bun: the socket's data event hands the
+      // chunk over, it is parsed there and then, and the message settles the
+      // one promise the caller holds.
+      return new Promise((resolve, reject) => {
+        this.#waiter = { resolve, reject, asResult };
+        this.#reading = true;
+        this.#io.readWith!(this.#sink);
+      });
     }
-    return this.#recvSlow();
+    // Other push-based transports: one read and one `.then`, instead of
+    // nested async functions.
+    const p: Promise<Message | null> = fast
+      ? (this.#reading = true, this.#io.read().then(this.#afterRead, this.#afterReadError))
+      : this.#recvSlow();
+    return asResult ? p.then(toResult) : p;
+  }
+
+  /** Where {@link ChunkIO.readWith} delivers; a trampoline, so synchronous deliveries don't recurse. */
+  readonly #sink: ChunkSink = {
+    chunk: (data) => this.#delivered(data, null),
+    error: (reason) => this.#delivered(null, reason ?? new Error("transport failed")),
+  };
+  #waiter: {
+    resolve(v: RecvResult | PromiseLike<RecvResult>): void;
+    reject(e: unknown): void;
+    asResult: boolean;
+  } | null = null;
+  #sinkBusy = false;
+  #sinkNext: { data: Uint8Array | null; error: unknown } | null = null;
+
+  #delivered(data: Uint8Array | null, error: unknown): void {
+    if (this.#sinkBusy) {
+      // Delivered from inside readWith below: the loop picks it up.
+      this.#sinkNext = { data, error };
+      return;
+    }
+    this.#sinkBusy = true;
+    try {
+      for (;;) {
+        this.#reading = false;
+        const settled = this.#takeChunk(data, error);
+        if (settled !== undefined) return this.#settleWaiter(settled);
+        // No complete message yet: wait for more, unless this turn already has it.
+        this.#sinkNext = null;
+        this.#reading = true;
+        this.#io.readWith!(this.#sink);
+        const next = this.#sinkNext as { data: Uint8Array | null; error: unknown } | null;
+        if (next === null) return;
+        this.#sinkNext = null;
+        data = next.data;
+        error = next.error;
+      }
+    } catch (e) {
+      // Unexpected: never let it escape into the socket's event handler.
+      this.#reading = false;
+      this.#stashedError ??= e;
+      this.#settleWaiter(this.#recvSlow());
+    } finally {
+      this.#sinkBusy = false;
+    }
+  }
+
+  /**
+   * Feeds one delivered chunk to the codec. Returns what the waiting call
+   * settles with — a message, or the slow path's promise for the end, an error
+   * or a close — or undefined when more bytes are needed.
+   */
+  #takeChunk(data: Uint8Array | null, error: unknown): Message | Promise<Message | null> | undefined {
+    if (error !== null) {
+      this.#stashedError = error;
+      return this.#recvSlow();
+    }
+    if (data === null) return this.#recvSlow(); // the end: the full path sorts it out
+    this.#bytesIn += data.length;
+    this.#onBytes?.(data.length);
+    try {
+      this.#frames.push(data);
+    } catch (e) {
+      this.#stashedError = e;
+      return this.#recvSlow();
+    }
+    if (this.#error || this.#state !== "open") return this.#recvSlow();
+    const ready = this.#tryRecvSync();
+    if (ready !== null) return ready;
+    return this.#canReadDirect() ? undefined : this.#recvSlow();
+  }
+
+  #settleWaiter(value: Message | Promise<Message | null>): void {
+    const w = this.#waiter;
+    this.#waiter = null;
+    if (w === null) return;
+    if (!w.asResult) w.resolve(value);
+    else if (value instanceof Promise) w.resolve(value.then(toResult));
+    else w.resolve({ done: false, value });
   }
 
   #canReadDirect(): boolean {
@@ -465,9 +581,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       next: () => {
         const ready = this.#tryRecvSync();
         if (ready !== null) return Promise.resolve({ done: false, value: ready });
-        return this.recv().then((value) =>
-          value === null ? { done: true, value: undefined } : { done: false, value }
-        );
+        return this.#recvWait(true) as Promise<IteratorResult<Message, undefined>>;
       },
       return: (): Promise<IteratorResult<Message, undefined>> =>
         Promise.resolve({ done: true, value: undefined }),
@@ -646,7 +760,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     // it runs, and a lone send leaves at once. The writable stream hands over
     // one chunk per microtask hop, so its writes coalesce per turn instead.
     if (!this.#viaStream) {
-      queueMicrotask(this.#runFlush);
+      microtask(this.#runFlush);
       return;
     }
     if (!this.#burst || this.#batch.length >= COALESCE_LIMIT) {
@@ -654,7 +768,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         this.#burst = true;
         nextMacrotask(this.#endBurst);
       }
-      queueMicrotask(this.#runFlush);
+      microtask(this.#runFlush);
     } else {
       nextMacrotask(this.#runFlush);
     }
@@ -685,8 +799,9 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       bytes = this.#batch.payload();
       this.#batch = new WriteBuf(BATCH_CAPACITY);
     } else {
-      // The runtime may hold written bytes until they are sent: copy out, reuse the batch.
-      bytes = this.#batch.payload().slice();
+      // The runtime may hold written bytes until they are sent: copy out, reuse
+      // the batch. Small copies come from a slab (see copyBytes: no on-heap arrays).
+      bytes = copyBytes(this.#batch.payload());
       this.#batch.clear();
     }
     this.#queue.push({ bytes, done: this.#batchDone ?? undefined });

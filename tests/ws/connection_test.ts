@@ -408,6 +408,38 @@ describe("ws connection semantics", () => {
     });
   });
 
+  test("a message spread over thousands of chunks queued while nobody reads arrives intact (deliveries do not nest)", async () => {
+    await withRawServer(async (server) => {
+      let deliveries = 0;
+      const connecting = connectWebSocket(server.url, { onBytes: () => deliveries++ });
+      const peer = await server.accept();
+      const ws = await connecting;
+      try {
+        // Not reading yet: each byte, written on its own turn, waits as a chunk of its own.
+        const payload = Uint8Array.from({ length: 20_000 }, (_, i) => (i * 7) & 0xff);
+        const bytes = encodeFrame({ opcode: OP.binary, payload }, null);
+        for (let i = 0; i < bytes.length; i++) {
+          peer.socket.write(bytes.subarray(i, i + 1));
+          await new Promise<void>((r) => setImmediate(r));
+        }
+        await sleep(50);
+        assert.equal(deliveries, 0, "nothing is parsed before recv()");
+        const msg = await within(ws.recv(), 5000, "recv");
+        assert.ok(msg?.type === "binary");
+        assert.equal(msg.data.length, payload.length);
+        assert.deepEqual(msg.data, payload);
+        // Node and Bun push each read into a queue; Deno's reads are pulled
+        // (the kernel coalesces the bytes while nobody reads).
+        if (detectRuntime() !== "deno") {
+          assert.ok(deliveries > 1000, `only ${deliveries} chunks: the test did not queue many`);
+        }
+      } finally {
+        peer.destroy();
+        await ws.close().catch(() => {});
+      }
+    });
+  });
+
   test("frames sent in one turn leave in one socket write; a lone message is written before the next macrotask", async () => {
     const writes: number[] = [];
     const transport = countingTransport(lazyTransport(detectRuntime()), writes);
