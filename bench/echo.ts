@@ -7,7 +7,10 @@
  *   node --import tsx bench/echo.ts     bun bench/echo.ts     deno run -A bench/echo.ts
  *   options: --quick (smaller counts), --repeats N
  *
- * Latency: one message in flight, 32 bytes, round trips timed one by one.
+ * Latency: one message in flight, 32 bytes, round trips timed one by one. The
+ * peers take turns in blocks of 500 round trips on connections held open, so
+ * that the machine's slow and fast spells (seconds long on a shared VM) hit
+ * every peer alike instead of whichever ran during them.
  * Throughput: the client sends N messages as fast as backpressure allows
  * (waiting whenever more than 1 MiB is buffered), then "end"; the server
  * counts and answers with the count; msgs/s = N / time to the answer.
@@ -31,10 +34,16 @@ const HWM = 1 << 20;
 /** What each peer implements: a latency run and a throughput run against its own server. */
 interface Peer {
   name: string;
-  /** Round-trip times (ms) of `n` sequential echoes of `size` bytes. */
-  latency(n: number, size: number): Promise<number[]>;
+  /** A connection for sequential echoes of `size` bytes. */
+  openEcho(size: number): Promise<Echo>;
   /** Messages per second for `n` one-way messages of `size` bytes. */
   throughput(n: number, size: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** An open echo connection: `run` times `n` sequential round trips (ms each) into `out`. */
+interface Echo {
+  run(n: number, out: number[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,18 +69,20 @@ async function sluicePeer(): Promise<Peer> {
   const base = `ws://127.0.0.1:${server.addr.port}`;
   return {
     name: "sluice",
-    async latency(n, size) {
+    async openEcho(size) {
       const ws = await connectWebSocket(base + "/echo");
       const p = new Uint8Array(size);
-      const out: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        void ws.sendBinary(p);
-        await ws.recv();
-        out.push(performance.now() - t0);
-      }
-      await ws.close();
-      return out;
+      return {
+        async run(n, out) {
+          for (let i = 0; i < n; i++) {
+            const t0 = performance.now();
+            void ws.sendBinary(p);
+            await ws.recv();
+            out.push(performance.now() - t0);
+          }
+        },
+        close: async () => void await ws.close(),
+      };
     },
     async throughput(n, size) {
       const ws = await connectWebSocket(base + "/sink");
@@ -139,21 +150,23 @@ async function wsPeer(): Promise<Peer> {
     });
   return {
     name: "ws",
-    async latency(n, size) {
+    async openEcho(size) {
       const ws = await open("/echo");
       const p = new Uint8Array(size);
-      const out: number[] = [];
       let wake: () => void = () => {};
       ws.on("message", () => wake());
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        const got = new Promise<void>((r) => (wake = r));
-        ws.send(p);
-        await got;
-        out.push(performance.now() - t0);
-      }
-      ws.close();
-      return out;
+      return {
+        async run(n, out) {
+          for (let i = 0; i < n; i++) {
+            const t0 = performance.now();
+            const got = new Promise<void>((r) => (wake = r));
+            ws.send(p);
+            await got;
+            out.push(performance.now() - t0);
+          }
+        },
+        close: () => Promise.resolve(ws.close()),
+      };
     },
     async throughput(n, size) {
       const ws = await open("/sink");
@@ -206,21 +219,23 @@ function openNative(url: string): Promise<NativeWs> {
 function nativeClientRuns(base: string, name: string, close: () => Promise<void>): Peer {
   return {
     name,
-    async latency(n, size) {
+    async openEcho(size) {
       const ws = await openNative(base + "/echo");
       const p = new Uint8Array(size);
-      const out: number[] = [];
       let wake: () => void = () => {};
       ws.onmessage = () => wake();
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        const got = new Promise<void>((r) => (wake = r));
-        ws.send(p);
-        await got;
-        out.push(performance.now() - t0);
-      }
-      ws.close();
-      return out;
+      return {
+        async run(n, out) {
+          for (let i = 0; i < n; i++) {
+            const t0 = performance.now();
+            const got = new Promise<void>((r) => (wake = r));
+            ws.send(p);
+            await got;
+            out.push(performance.now() - t0);
+          }
+        },
+        close: () => Promise.resolve(ws.close()),
+      };
     },
     async throughput(n, size) {
       const ws = await openNative(base + "/sink");
@@ -314,13 +329,21 @@ for (const p of peers) {
   lat.set(p.name, []);
   small.set(p.name, []);
   large.set(p.name, []);
-  await p.latency(200, 32); // warm up
-  await p.throughput(2000, 64);
+  await p.throughput(2000, 64); // warm up
 }
+const BLOCK = 500;
 for (let rep = 0; rep < REPEATS; rep++) {
+  const echoes = await Promise.all(peers.map((p) => p.openEcho(32)));
+  for (const e of echoes) await e.run(BLOCK, []); // warm up
+  for (let b = 0; b * BLOCK < LAT_N; b++) {
+    for (let k = 0; k < peers.length; k++) {
+      const i = (k + b + rep) % peers.length;
+      await echoes[i].run(Math.min(BLOCK, LAT_N - b * BLOCK), lat.get(peers[i].name)!);
+    }
+  }
+  for (const e of echoes) await e.close();
   for (let k = 0; k < peers.length; k++) {
     const p = peers[(k + rep) % peers.length];
-    lat.get(p.name)!.push(...await p.latency(LAT_N, 32));
     small.get(p.name)!.push(await p.throughput(SMALL_N, 64));
     large.get(p.name)!.push(await p.throughput(LARGE_N, 65536));
   }
