@@ -22,6 +22,8 @@ export interface FrameReaderOptions {
 
 const OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa;
 const MIN_SPARE = 4096;
+/** A chunk pushed behind a partial frame is copied whole below this size, lazily from it. */
+const LAZY_COPY_FROM = 4096;
 
 const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenientDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -103,6 +105,12 @@ export class FrameReader {
   #closed = false;
   /** Bytes from #pos the current frame needs in all (for spare() sizing). */
   #need = 0;
+  /**
+   * A pushed chunk whose bytes follow the own buffer's, not copied yet: only
+   * what completes the partial frame in the buffer is copied, then the rest
+   * is parsed where it is.
+   */
+  #tail: Uint8Array | null = null;
 
   /**
    * Creates a reader.
@@ -131,7 +139,8 @@ export class FrameReader {
 
   /** Bytes received but not yet returned as part of a message. */
   get buffered(): number {
-    return this.#end - this.#pos + (this.#fragmented ? this.#asmLen : 0);
+    return this.#end - this.#pos + (this.#fragmented ? this.#asmLen : 0) +
+      (this.#tail?.length ?? 0);
   }
 
   /**
@@ -146,6 +155,7 @@ export class FrameReader {
   spare(): Uint8Array {
     if (this.#error) throw this.#error;
     if (this.#src !== this.#buf) this.#internalize();
+    if (this.#tail !== null) this.#absorbTail();
     // Grow at most geometrically: a header alone must not make us allocate
     // the whole announced payload before any of it arrives.
     const missing = this.#need - (this.#end - this.#pos);
@@ -162,6 +172,7 @@ export class FrameReader {
    */
   filled(n: number): void {
     if (this.#src !== this.#buf) this.#internalize();
+    if (this.#tail !== null) this.#absorbTail();
     if (!Number.isInteger(n) || n < 0 || this.#end + n > this.#buf.length) {
       throw new RangeError(
         `filled(${n}) exceeds the spare space of ${this.#buf.length - this.#end} bytes`,
@@ -207,15 +218,20 @@ export class FrameReader {
     if (chunk.constructor !== Uint8Array) {
       chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     }
-    if (
-      this.#src === this.#buf && this.#pos === this.#end && !this.#fragmented && !this.#hasHeader
-    ) {
+    if (this.#src !== this.#buf) this.#internalize();
+    if (this.#tail !== null) this.#absorbTail();
+    if (this.#pos === this.#end && !this.#fragmented && !this.#hasHeader) {
       this.#src = chunk;
       this.#pos = 0;
       this.#end = chunk.length;
       return;
     }
-    if (this.#src !== this.#buf) this.#internalize();
+    if (chunk.length >= LAZY_COPY_FROM && !this.#fragmented) {
+      // A partial frame waits in the buffer: copy only what completes it
+      // (next() does), and parse the rest of the chunk where it is.
+      this.#tail = chunk;
+      return;
+    }
     this.#ensureSpace(chunk.length);
     this.#buf.set(chunk, this.#end);
     this.#end += chunk.length;
@@ -242,7 +258,13 @@ export class FrameReader {
 
   #next(): Message | null {
     for (;;) {
-      if (!this.#hasHeader && !this.#readHeader()) return this.#needMore();
+      if (!this.#hasHeader && !this.#readHeader()) {
+        if (this.#tail !== null) {
+          this.#takeFromTail();
+          continue;
+        }
+        return this.#needMore();
+      }
       const src = this.#src;
       const start = this.#pos + this.#headerLen;
       const len = this.#payloadLen;
@@ -253,6 +275,10 @@ export class FrameReader {
         // Partial payload: unmask and validate what is here, to fail fast (§8.1).
         if (have > this.#done && (isText || this.#masked)) this.#process(start, have, isText);
         this.#need = this.#headerLen + len;
+        if (this.#tail !== null) {
+          this.#takeFromTail();
+          continue;
+        }
         return this.#needMore();
       }
       if (len > this.#done) {
@@ -542,6 +568,37 @@ export class FrameReader {
       this.#end = 0;
     }
     return null;
+  }
+
+  /**
+   * Feeds the partial frame in the own buffer from the pending tail: the
+   * bytes it still needs are copied; once the buffer holds nothing unparsed,
+   * the rest of the tail becomes the borrowed source instead.
+   */
+  #takeFromTail(): void {
+    const tail = this.#tail!;
+    if (this.#pos === this.#end && !this.#hasHeader && !this.#fragmented) {
+      this.#tail = null;
+      this.#src = tail;
+      this.#pos = 0;
+      this.#end = tail.length;
+      return;
+    }
+    const want = Math.max(1, this.#need - (this.#end - this.#pos));
+    const n = Math.min(want, tail.length);
+    this.#ensureSpace(n);
+    this.#buf.set(n === tail.length ? tail : tail.subarray(0, n), this.#end);
+    this.#end += n;
+    this.#tail = n === tail.length ? null : tail.subarray(n);
+  }
+
+  /** Copies the whole pending tail into the own buffer. */
+  #absorbTail(): void {
+    const tail = this.#tail!;
+    this.#tail = null;
+    this.#ensureSpace(tail.length);
+    this.#buf.set(tail, this.#end);
+    this.#end += tail.length;
   }
 
   /** Copies the unparsed rest of a borrowed chunk into the own buffer. */

@@ -4,7 +4,7 @@ import { FrameReader } from "../../../src/core/ws/frame_reader.ts";
 import { FrameWriter } from "../../../src/core/ws/frame_writer.ts";
 import { ProtocolError } from "../../../src/core/errors.ts";
 import { chunkings, decodePieces, hex } from "../../_helpers/ws_frames.ts";
-import { concat } from "../../_helpers/prng.ts";
+import { concat, prng, randomInt } from "../../_helpers/prng.ts";
 import type { Message } from "../../../src/core/ws/message.ts";
 
 type Role = "client" | "server";
@@ -307,6 +307,51 @@ describe("FrameReader", () => {
     assert.equal(m.data.buffer, frame.buffer, "payload is a view of the pushed chunk");
     assert.equal(m.data.byteOffset, 10);
     assert.equal(m.data.length, 1 << 20);
+  });
+
+  test("chunks that cut frames anywhere decode intact; after a cut frame, whole frames in the next chunk are not copied", () => {
+    for (const role of ["client", "server"] as const) {
+      const rand = prng(role === "client" ? 7 : 8);
+      const writer = new FrameWriter({ role: role === "client" ? "server" : "client" });
+      const frames: Uint8Array[] = [];
+      const expected: Message[] = [];
+      for (let i = 0; i < 120; i++) {
+        const kind = randomInt(rand, 0, 9);
+        if (kind === 0) {
+          const data = new Uint8Array(randomInt(rand, 0, 125)).map((_, j) => j);
+          frames.push(writer.ping(data));
+          expected.push({ type: "ping", data });
+        } else if (kind === 1) {
+          // A fragmented message: its parts are joined in the reader's buffer.
+          const data = new Uint8Array(randomInt(rand, 2, 20_000)).map((_, j) => j * 3);
+          const maxFrameSize = randomInt(rand, Math.ceil(data.length / 8), data.length - 1);
+          frames.push(new FrameWriter({ role: role === "client" ? "server" : "client", maxFrameSize }).binary(data));
+          expected.push({ type: "binary", data });
+        } else {
+          const data = new Uint8Array(randomInt(rand, 0, 100_000)).map((_, j) => j * 7 + i);
+          frames.push(writer.binary(data));
+          expected.push({ type: "binary", data });
+        }
+      }
+      const stream = concat(frames);
+      const reader = new FrameReader({ role });
+      const got: Message[] = [];
+      let inPlace = 0;
+      for (let at = 0; at < stream.length;) {
+        const n = Math.min(stream.length - at, randomInt(rand, 4096, 150_000));
+        const chunk = stream.slice(at, at + n);
+        at += n;
+        reader.push(chunk);
+        for (let m = reader.next(); m !== null; m = reader.next()) {
+          if ((m.type === "binary" || m.type === "ping") && m.data.length > 0 && m.data.buffer === chunk.buffer) inPlace++;
+          got.push(m.type === "binary" || m.type === "ping" ? { type: m.type, data: m.data.slice() } : m);
+        }
+      }
+      assert.equal(got.length, expected.length, role);
+      for (let i = 0; i < expected.length; i++) assert.deepEqual(got[i], expected[i], `${role}: message ${i}`);
+      assert.equal(reader.buffered, 0);
+      assert.ok(inPlace > expected.length / 3, `${role}: only ${inPlace} messages were parsed in place`);
+    }
   });
 
   test("spare() grows geometrically: a header alone does not allocate the announced size", () => {
