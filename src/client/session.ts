@@ -252,11 +252,11 @@ export class Session {
       while (handed.length < MAX_BATCH_MESSAGES && bytes < MAX_BATCH_BYTES) {
         const entry = queue.take();
         if (!entry) break;
-        // A frame the WebSocket accepts always adds its bytes to bufferedAmount
-        // at once; a refusal (closing, failed) adds none. A refused message
-        // never reached the socket: it stays in flight and goes back to the
-        // queue for the next connection.
-        const before = ws.bufferedAmount;
+        // An open WebSocket accepts every send; once closing or failed it
+        // refuses them (with a rejected promise). A refused message never
+        // reached the socket: it stays in flight and goes back to the queue
+        // for the next connection.
+        const refused = ws.readyState !== "open";
         let write: Promise<void>;
         try {
           const m = entry.message;
@@ -265,7 +265,7 @@ export class Session {
           failure = e;
           break;
         }
-        if (ws.bufferedAmount === before) {
+        if (refused) {
           failure = await write.then(() => new Error("the WebSocket refused a send"), (e) => e);
           break;
         }

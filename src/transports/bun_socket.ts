@@ -209,6 +209,19 @@ export class BunConnection implements Connection {
   }
 
   /**
+   * {@link #writeNow}, but `chunk` stays the caller's: Bun's write() copies
+   * into the kernel (or TLS) at once and reports how much it took, and the
+   * rest of a partial write is copied before waiting for the drain.
+   */
+  #writeBorrowed(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.#gone || this.#closing) return this.#writeNow(chunk);
+    const n = this.#socket!.write(chunk);
+    if (n === chunk.byteLength) return undefined;
+    if (n < 0) return Promise.reject(this.#failure ?? closedError(this.#ctx, "by the peer"));
+    return this.#write(chunk.slice(n));
+  }
+
+  /**
    * Direct chunk I/O for an exclusive owner (see {@link Connection.takeChunkIO}).
    *
    * @returns Reads and writes, or null when already taken or a stream is locked.
@@ -239,6 +252,7 @@ export class BunConnection implements Connection {
       read: () => io.read(),
       readWith: (sink) => io.readWith(sink),
       write: (chunk) => this.#writeNow(chunk),
+      writeBorrowed: (chunk) => this.#writeBorrowed(chunk),
     };
   }
 

@@ -123,6 +123,13 @@ export interface ChunkIO {
    * data event. One read at a time; don't mix with a pending `read()`.
    */
   readWith?(sink: ChunkSink): void;
+  /**
+   * Like `write`, but `chunk` stays the caller's: the runtime keeps no
+   * reference to it once this returns (what the socket could not take at once
+   * is copied), so one buffer can serve every write. Offered where sockets
+   * take bytes synchronously (Bun).
+   */
+  writeBorrowed?(chunk: Uint8Array): Promise<void> | undefined;
 }
 
 /**

@@ -61,6 +61,8 @@ const VECTOR_THRESHOLD = 64 * 1024;
 /** A sealed batch at least this big is handed over as is instead of being copied out. */
 const HANDOFF_THRESHOLD = 64 * 1024;
 const BATCH_CAPACITY = 16 * 1024;
+/** A reused batch that grew beyond this (a huge message) is replaced rather than kept. */
+const MAX_KEPT_BATCH = 256 * 1024;
 /** After failing a connection, read and drop at most this much while waiting for the peer's TCP close. */
 const LINGER_BYTES = 1 << 20;
 /** A failing server waits at most this long for the peer to end TCP. */
@@ -741,7 +743,14 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   /** The promise shared by every frame in the open batch; schedules the flush. */
   #batchPromise(): Promise<void> {
     const done = this.#batchDone ??= deferred<void>();
-    if (this.#batch.length >= COALESCE_LIMIT) this.#seal(); // keep single writes ≤ ~64 KiB
+    if (this.#batch.length >= COALESCE_LIMIT) {
+      // Keep single writes ≤ ~64 KiB. Where the socket takes bytes at once
+      // and nothing waits before this batch, it leaves now, straight from its
+      // memory; otherwise it is sealed and queued.
+      if (this.#io.writeBorrowed !== undefined && !this.#flushing && this.#queue.length === 0) {
+        this.#flush();
+      } else this.#seal();
+    }
     this.#kick();
     return done.promise;
   }
@@ -817,7 +826,13 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     if (this.#flushing) return;
     this.#flushing = true;
     for (;;) {
-      if (this.#queue.length === 0) this.#seal();
+      if (this.#queue.length === 0) {
+        if (this.#batch.length > 0 && this.#io.writeBorrowed !== undefined) {
+          if (this.#writeBatchBorrowed()) continue;
+          return;
+        }
+        this.#seal();
+      }
       const item = this.#queue.shift();
       if (item === undefined) break;
       if (item.bytes.length > 0) {
@@ -845,6 +860,46 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     const idle = this.#writeIdle;
     this.#writeIdle = null;
     idle?.resolve();
+  }
+
+  /**
+   * Writes the open batch from its own memory (the transport copies what it
+   * keeps), then reuses the batch: no copy and no allocation per write.
+   * Returns false when the write waits for the socket (the flush goes on from
+   * there) or failed.
+   */
+  #writeBatchBorrowed(): boolean {
+    const bytes = this.#batch.payload();
+    const n = bytes.length;
+    const done = this.#batchDone ?? undefined;
+    this.#batchDone = null;
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#io.writeBorrowed!(bytes);
+    } catch (e) {
+      this.#reuseBatch();
+      this.#writeFailed({ bytes, done }, e);
+      return false;
+    }
+    this.#reuseBatch();
+    if (pending !== undefined) {
+      pending.then(() => {
+        this.#buffered -= n;
+        done?.resolve();
+        this.#flushing = false;
+        this.#flush();
+      }, (e) => this.#writeFailed({ bytes, done }, e));
+      return false;
+    }
+    this.#buffered -= n;
+    done?.resolve();
+    return true;
+  }
+
+  /** Empties the batch for reuse; one that grew past a few frames' worth is let go. */
+  #reuseBatch(): void {
+    if (this.#batch.bytes.length > MAX_KEPT_BATCH) this.#batch = new WriteBuf(BATCH_CAPACITY);
+    else this.#batch.clear();
   }
 
   /** The chunk being written failed with the socket: its senders hear why, then the connection fails. */
