@@ -5,7 +5,8 @@
  * Client and server share the process, for every peer alike.
  *
  *   node --import tsx bench/echo.ts     bun bench/echo.ts     deno run -A bench/echo.ts
- *   options: --quick (smaller counts), --repeats N
+ *   options: --quick (smaller counts), --repeats N,
+ *            --only latency,small,large (run just these measurements)
  *
  * Latency: one message in flight, 32 bytes, round trips timed one by one. The
  * peers take turns in blocks of 500 round trips on connections held open, so
@@ -26,6 +27,8 @@ const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const repIdx = args.indexOf("--repeats");
 const REPEATS = repIdx >= 0 ? Number(args[repIdx + 1]) : quick ? 2 : 3;
+const onlyIdx = args.indexOf("--only");
+const only = new Set(onlyIdx >= 0 ? args[onlyIdx + 1].split(",") : ["latency", "small", "large"]);
 const LAT_N = quick ? 2000 : 10_000;
 const SMALL_N = quick ? 50_000 : 200_000;
 const LARGE_N = quick ? 300 : 1500;
@@ -333,6 +336,7 @@ for (const p of peers) {
 }
 const BLOCK = 500;
 for (let rep = 0; rep < REPEATS; rep++) {
+  if (!only.has("latency")) continue;
   const echoes = await Promise.all(peers.map((p) => p.openEcho(32)));
   for (const e of echoes) await e.run(BLOCK, []); // warm up
   for (let b = 0; b * BLOCK < LAT_N; b++) {
@@ -342,17 +346,21 @@ for (let rep = 0; rep < REPEATS; rep++) {
     }
   }
   for (const e of echoes) await e.close();
+}
+for (let rep = 0; rep < REPEATS; rep++) {
   for (let k = 0; k < peers.length; k++) {
     const p = peers[(k + rep) % peers.length];
-    small.get(p.name)!.push(await p.throughput(SMALL_N, 64));
-    large.get(p.name)!.push(await p.throughput(LARGE_N, 65536));
+    if (only.has("small")) small.get(p.name)!.push(await p.throughput(SMALL_N, 64));
+    if (only.has("large")) large.get(p.name)!.push(await p.throughput(LARGE_N, 65536));
   }
 }
 for (const p of peers) await p.close();
 
 const baseline = rt === "node" ? "ws" : `${rt} native`;
-const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0));
-const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
+const fmt = (n: number) => (Number.isNaN(n) ? "–" : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0));
+const us = (ms: number) => (Number.isNaN(ms) ? "–" : `${(ms * 1000).toFixed(1)} µs`);
+const ratio = (r: number) => (Number.isNaN(r) ? "–" : `${r.toFixed(2)}x`);
+const mb = (n: number) => (Number.isNaN(n) ? "–" : n.toFixed(0));
 console.log(`\nWebSocket echo — ${runtimeVersion()} — ${REPEATS} repeats, medians; ratios vs ${baseline}`);
 console.log("| peer | p50 RTT | p99 RTT | 64 B msgs/s | 64 KiB msgs/s | 64 KiB MB/s | p50 vs base | 64 B vs base | 64 KiB vs base |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -364,8 +372,8 @@ const b = stats(baseline);
 for (const p of peers) {
   const s = stats(p.name);
   console.log(
-    `| ${p.name} | ${us(s.p50)} | ${us(s.p99)} | ${fmt(s.small)} | ${fmt(s.large)} | ${(s.large * 65536 / 1e6).toFixed(0)} | ` +
-      `${(b.p50 / s.p50).toFixed(2)}x | ${(s.small / b.small).toFixed(2)}x | ${(s.large / b.large).toFixed(2)}x |`,
+    `| ${p.name} | ${us(s.p50)} | ${us(s.p99)} | ${fmt(s.small)} | ${fmt(s.large)} | ${mb(s.large * 65536 / 1e6)} | ` +
+      `${ratio(b.p50 / s.p50)} | ${ratio(s.small / b.small)} | ${ratio(s.large / b.large)} |`,
   );
 }
 console.log("(p50 vs base > 1 means lower latency than the baseline; throughput ratios > 1 mean faster)");
