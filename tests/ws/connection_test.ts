@@ -28,6 +28,7 @@ import {
   withRawServer,
 } from "../_helpers/raw_peer.ts";
 import { echoClient, within, withEchoServer } from "./_conformance.ts";
+import { firstDifference } from "../_helpers/net.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -406,6 +407,51 @@ describe("ws connection semantics", () => {
       assert.ok(err instanceof ProtocolError && err.closeCode === 1009, String(err));
       await Promise.all([ws.close(), client.close()]);
     });
+  });
+
+  test("a burst of mixed-size messages sent while the peer is not reading arrives intact and in order", async () => {
+    const sizes = Array.from({ length: 300 }, (_, i) => (i * 7919) % 100_000 + (i % 3 === 0 ? 70_000 : 1));
+    const body = (i: number) => {
+      const b = new Uint8Array(sizes[i]);
+      for (let j = 0; j < b.length; j += 997) b[j] = (i + j) & 0xff;
+      b[b.length - 1] = i & 0xff;
+      return b;
+    };
+    let release!: () => void;
+    const reading = new Promise<void>((r) => release = r);
+    let verdict: Promise<string>;
+    const server = await serveWebSocket({
+      port: 0,
+      handler: (ws) => {
+        verdict = (async () => {
+          await reading;
+          let i = 0;
+          for await (const m of ws) {
+            if (m.type !== "binary") return `message ${i} is ${m.type}`;
+            if (firstDifference(m.data, body(i)) !== -1) return `message ${i} differs`;
+            if (++i === sizes.length) return "ok";
+          }
+          return `only ${i} messages`;
+        })();
+        return verdict.then(() => {});
+      },
+    });
+    try {
+      const ws = await connectWebSocket(`ws://127.0.0.1:${server.addr.port}/`);
+      const sent: Promise<void>[] = [];
+      for (let i = 0; i < sizes.length; i++) {
+        const b = body(i);
+        sent.push(ws.sendBinary(b));
+        b.fill(0xee); // the connection must not depend on the caller's buffer after the call
+      }
+      await sleep(100); // the kernel buffers fill; writes wait for the reader
+      release();
+      await within(Promise.all(sent), 20_000, "sends");
+      assert.equal(await within(verdict!, 20_000, "server"), "ok");
+      await ws.close();
+    } finally {
+      await server.close();
+    }
   });
 
   test("a message spread over thousands of chunks queued while nobody reads arrives intact (deliveries do not nest)", async () => {
