@@ -209,19 +209,6 @@ export class BunConnection implements Connection {
   }
 
   /**
-   * {@link #writeNow}, but `chunk` stays the caller's: Bun's write() copies
-   * into the kernel (or TLS) at once and reports how much it took, and the
-   * rest of a partial write is copied before waiting for the drain.
-   */
-  #writeBorrowed(chunk: Uint8Array): Promise<void> | undefined {
-    if (this.#gone || this.#closing) return this.#writeNow(chunk);
-    const n = this.#socket!.write(chunk);
-    if (n === chunk.byteLength) return undefined;
-    if (n < 0) return Promise.reject(this.#failure ?? closedError(this.#ctx, "by the peer"));
-    return this.#write(chunk.slice(n));
-  }
-
-  /**
    * Direct chunk I/O for an exclusive owner (see {@link Connection.takeChunkIO}).
    *
    * @returns Reads and writes, or null when already taken or a stream is locked.
@@ -252,7 +239,9 @@ export class BunConnection implements Connection {
       read: () => io.read(),
       readWith: (sink) => io.readWith(sink),
       write: (chunk) => this.#writeNow(chunk),
-      writeBorrowed: (chunk) => this.#writeBorrowed(chunk),
+      // Bun's write() copies into the kernel (or TLS) at once and says how
+      // much it took; only the rest of a partial write is held, until drained.
+      releasesChunks: true,
     };
   }
 

@@ -124,12 +124,13 @@ export interface ChunkIO {
    */
   readWith?(sink: ChunkSink): void;
   /**
-   * Like `write`, but `chunk` stays the caller's: the runtime keeps no
-   * reference to it once this returns (what the socket could not take at once
-   * is copied), so one buffer can serve every write. Offered where sockets
-   * take bytes synchronously (Bun).
+   * True when `write` holds a chunk no longer than it has to: after a write
+   * that returned undefined every byte is gone to the kernel, and a write
+   * that returned a promise holds the chunk only until the promise settles.
+   * The caller may then reuse the chunk's memory (Bun). Without it, a written
+   * chunk belongs to the runtime for good (Node may keep it in its buffer).
    */
-  writeBorrowed?(chunk: Uint8Array): Promise<void> | undefined;
+  readonly releasesChunks?: boolean;
 }
 
 /**

@@ -61,8 +61,32 @@ const VECTOR_THRESHOLD = 64 * 1024;
 /** A sealed batch at least this big is handed over as is instead of being copied out. */
 const HANDOFF_THRESHOLD = 64 * 1024;
 const BATCH_CAPACITY = 16 * 1024;
-/** A reused batch that grew beyond this (a huge message) is replaced rather than kept. */
+/** A batch buffer that grew beyond this (a huge message) is not kept for reuse. */
 const MAX_KEPT_BATCH = 256 * 1024;
+/** Bytes of written batch buffers kept for reuse, shared by every connection. */
+const POOL_BYTES = 4 * 1024 * 1024;
+
+// Batch buffers whose writes are done, for transports that release written
+// chunks (Bun): a sender that outruns the socket cycles through a few buffers
+// instead of allocating (and zero-filling) a new one per 64 KiB.
+const batchPool: WriteBuf[] = [];
+let pooledBytes = 0;
+
+function takeBatch(): WriteBuf {
+  const buf = batchPool.pop();
+  if (buf === undefined) return new WriteBuf(BATCH_CAPACITY);
+  pooledBytes -= buf.bytes.length;
+  return buf;
+}
+
+function giveBatch(buf: WriteBuf): void {
+  const size = buf.bytes.length;
+  if (size <= MAX_KEPT_BATCH && pooledBytes + size <= POOL_BYTES) {
+    buf.clear();
+    batchPool.push(buf);
+    pooledBytes += size;
+  }
+}
 /** After failing a connection, read and drop at most this much while waiting for the peer's TCP close. */
 const LINGER_BYTES = 1 << 20;
 /** A failing server waits at most this long for the peer to end TCP. */
@@ -95,6 +119,8 @@ const nextMacrotask: (fn: () => void) => void =
 interface Chunk {
   bytes: Uint8Array;
   done?: Deferred<void>;
+  /** The batch buffer `bytes` views, kept for reuse once written (transports that release chunks). */
+  buf?: WriteBuf;
 }
 
 interface PendingPing {
@@ -747,7 +773,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       // Keep single writes ≤ ~64 KiB. Where the socket takes bytes at once
       // and nothing waits before this batch, it leaves now, straight from its
       // memory; otherwise it is sealed and queued.
-      if (this.#io.writeBorrowed !== undefined && !this.#flushing && this.#queue.length === 0) {
+      if (this.#io.releasesChunks === true && !this.#flushing && this.#queue.length === 0) {
         this.#flush();
       } else this.#seal();
     }
@@ -803,6 +829,15 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       return;
     }
     let bytes: Uint8Array;
+    if (this.#io.releasesChunks === true) {
+      // The transport lets go of written memory: hand the batch over and give
+      // it to the shared pool once written. No copy.
+      const buf = this.#batch;
+      this.#batch = takeBatch();
+      this.#queue.push({ bytes: buf.payload(), done: this.#batchDone ?? undefined, buf });
+      this.#batchDone = null;
+      return;
+    }
     if (len >= HANDOFF_THRESHOLD) {
       // Big batch: hand its memory over and start a fresh one, no copy.
       bytes = this.#batch.payload();
@@ -827,8 +862,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     this.#flushing = true;
     for (;;) {
       if (this.#queue.length === 0) {
-        if (this.#batch.length > 0 && this.#io.writeBorrowed !== undefined) {
-          if (this.#writeBatchBorrowed()) continue;
+        if (this.#batch.length > 0 && this.#io.releasesChunks === true) {
+          if (this.#writeBatch()) continue;
           return;
         }
         this.#seal();
@@ -846,6 +881,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         if (pending !== undefined) {
           pending.then(() => {
             this.#buffered -= item.bytes.length;
+            if (item.buf !== undefined) giveBatch(item.buf);
             item.done?.resolve();
             this.#flushing = false;
             this.#flush();
@@ -854,6 +890,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         }
       }
       this.#buffered -= item.bytes.length;
+      if (item.buf !== undefined) giveBatch(item.buf);
       item.done?.resolve();
     }
     this.#flushing = false;
@@ -863,43 +900,42 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   }
 
   /**
-   * Writes the open batch from its own memory (the transport copies what it
-   * keeps), then reuses the batch: no copy and no allocation per write.
-   * Returns false when the write waits for the socket (the flush goes on from
-   * there) or failed.
+   * Writes the open batch from its own memory, for a transport that releases
+   * written chunks. Written at once, the batch is reused; held by the socket,
+   * it is set aside until the write settles and a pooled one takes its place. No
+   * copy and, in steady state, no allocation. Returns false when the write
+   * waits for the socket (the flush goes on from there) or failed.
    */
-  #writeBatchBorrowed(): boolean {
-    const bytes = this.#batch.payload();
+  #writeBatch(): boolean {
+    const held = this.#batch;
+    const bytes = held.payload();
     const n = bytes.length;
     const done = this.#batchDone ?? undefined;
     this.#batchDone = null;
     let pending: Promise<void> | undefined;
     try {
-      pending = this.#io.writeBorrowed!(bytes);
+      pending = this.#io.write(bytes);
     } catch (e) {
-      this.#reuseBatch();
+      this.#batch = takeBatch();
       this.#writeFailed({ bytes, done }, e);
       return false;
     }
-    this.#reuseBatch();
-    if (pending !== undefined) {
-      pending.then(() => {
-        this.#buffered -= n;
-        done?.resolve();
-        this.#flushing = false;
-        this.#flush();
-      }, (e) => this.#writeFailed({ bytes, done }, e));
-      return false;
+    if (pending === undefined) {
+      if (held.bytes.length > MAX_KEPT_BATCH) this.#batch = new WriteBuf(BATCH_CAPACITY);
+      else held.clear();
+      this.#buffered -= n;
+      done?.resolve();
+      return true;
     }
-    this.#buffered -= n;
-    done?.resolve();
-    return true;
-  }
-
-  /** Empties the batch for reuse; one that grew past a few frames' worth is let go. */
-  #reuseBatch(): void {
-    if (this.#batch.bytes.length > MAX_KEPT_BATCH) this.#batch = new WriteBuf(BATCH_CAPACITY);
-    else this.#batch.clear();
+    this.#batch = takeBatch();
+    pending.then(() => {
+      giveBatch(held);
+      this.#buffered -= n;
+      done?.resolve();
+      this.#flushing = false;
+      this.#flush();
+    }, (e) => this.#writeFailed({ bytes, done }, e));
+    return false;
   }
 
   /** The chunk being written failed with the socket: its senders hear why, then the connection fails. */
