@@ -50,6 +50,29 @@ interface Echo {
   close(): Promise<void>;
 }
 
+/** An echo over a callback-style WebSocket (`ws`, native): one promise per round trip. */
+function callbackEcho(
+  ws: { send(d: Uint8Array): void; close(): void },
+  onMessage: (fn: () => void) => void,
+  size: number,
+): Echo {
+  const p = new Uint8Array(size);
+  let wake: () => void = () => {};
+  onMessage(() => wake());
+  return {
+    async run(n, out) {
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        const got = new Promise<void>((r) => (wake = r));
+        ws.send(p);
+        await got;
+        out.push(performance.now() - t0);
+      }
+    },
+    close: () => Promise.resolve(ws.close()),
+  };
+}
+
 const tick = () => new Promise<void>((r) => setTimeout(r, 0));
 
 // ------------------------------------------------------------------ sluice
@@ -155,21 +178,7 @@ async function wsPeer(): Promise<Peer> {
     name: "ws",
     async openEcho(size) {
       const ws = await open("/echo");
-      const p = new Uint8Array(size);
-      let wake: () => void = () => {};
-      ws.on("message", () => wake());
-      return {
-        async run(n, out) {
-          for (let i = 0; i < n; i++) {
-            const t0 = performance.now();
-            const got = new Promise<void>((r) => (wake = r));
-            ws.send(p);
-            await got;
-            out.push(performance.now() - t0);
-          }
-        },
-        close: () => Promise.resolve(ws.close()),
-      };
+      return callbackEcho(ws, (fn) => ws.on("message", fn), size);
     },
     async throughput(n, size) {
       const ws = await open("/sink");
@@ -224,21 +233,7 @@ function nativeClientRuns(base: string, name: string, close: () => Promise<void>
     name,
     async openEcho(size) {
       const ws = await openNative(base + "/echo");
-      const p = new Uint8Array(size);
-      let wake: () => void = () => {};
-      ws.onmessage = () => wake();
-      return {
-        async run(n, out) {
-          for (let i = 0; i < n; i++) {
-            const t0 = performance.now();
-            const got = new Promise<void>((r) => (wake = r));
-            ws.send(p);
-            await got;
-            out.push(performance.now() - t0);
-          }
-        },
-        close: () => Promise.resolve(ws.close()),
-      };
+      return callbackEcho(ws, (fn) => (ws.onmessage = fn), size);
     },
     async throughput(n, size) {
       const ws = await openNative(base + "/sink");

@@ -432,38 +432,12 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
 
   readonly #afterRead = (chunk: Uint8Array | null): Promise<Message | null> | Message | null => {
     this.#reading = false;
-    if (chunk !== null && !this.#error && this.#state === "open") {
-      this.#bytesIn += chunk.length;
-      this.#onBytes?.(chunk.length);
-      try {
-        this.#frames.push(chunk);
-      } catch (e) {
-        this.#stashedError = e;
-        return this.#recvSlow();
-      }
-      const ready = this.#tryRecvSync();
-      if (ready !== null) return ready;
-      return this.recv();
-    }
-    if (chunk !== null) {
-      // The state changed while reading: let the full path account for the bytes.
-      this.#bytesIn += chunk.length;
-      this.#onBytes?.(chunk.length);
-      try {
-        this.#frames.push(chunk);
-      } catch (e) {
-        this.#stashedError = e;
-      }
-    }
-    // The end of the stream (reading again gives the end again) or a failure:
-    // the full path sorts it out.
-    return this.#recvSlow();
+    return this.#takeChunk(chunk, null) ?? this.recv();
   };
 
   readonly #afterReadError = (e: unknown): Promise<Message | null> => {
     this.#reading = false;
-    this.#stashedError = e;
-    return this.#recvSlow();
+    return this.#takeChunk(null, e ?? new Error("the transport's read failed")) as Promise<Message | null>;
   };
 
   /**
