@@ -6,6 +6,10 @@
  * TLS note: `tls.caCerts` replaces node's default roots (node's `ca` option),
  * which pins a connection to a private CA.
  *
+ * Reads: plain TCP client sockets on Node read through node's `onread` option
+ * into slabs of the adapter's own (see `SlabReader`); every other socket uses
+ * 'data' events.
+ *
  * @module
  */
 import * as net from "node:net";
@@ -13,7 +17,7 @@ import * as tls from "node:tls";
 import { SluiceError } from "../core/errors.ts";
 import { connectErrorOf, type ErrorContext } from "./error_map.ts";
 import { guardConnect, QueueListener } from "./lifecycle.ts";
-import { wrapNodeSocket } from "./node_socket.ts";
+import { SlabReader, wrapNodeSocket } from "./node_socket.ts";
 import { normalizeConnect, normalizeListen } from "./options.ts";
 import type { Connection, ConnectOptions, Listener, ListenOptions, Transport } from "./types.ts";
 
@@ -27,6 +31,10 @@ function halfOpen(socket: net.Socket): void {
   (socket as { allowHalfOpen: boolean }).allowHalfOpen = true;
 }
 
+/** Real Node, not another runtime's node:net. */
+const isNode = typeof (globalThis as { Deno?: unknown }).Deno === "undefined" &&
+  typeof (globalThis as { Bun?: unknown }).Bun === "undefined";
+
 function connect(options: ConnectOptions): Promise<Connection> {
   const o = normalizeConnect(options);
   const t = o.tls;
@@ -34,12 +42,14 @@ function connect(options: ConnectOptions): Promise<Connection> {
   const serverName = t?.serverName ?? (net.isIP(o.hostname) ? undefined : o.hostname);
   const ctx: ErrorContext = { hostname: o.hostname, port: o.port, serverName };
   let socket: net.Socket;
+  // Node's own `onread` (Deno's and Bun's node:net may not honour it).
+  const reads = t === null && isNode ? new SlabReader() : undefined;
   const attempt = new Promise<Connection>((resolve, reject) => {
     const ready = () => {
       socket.off("error", reject);
       halfOpen(socket);
       socket.setNoDelay(o.noDelay);
-      resolve(wrapNodeSocket(socket, { ctx, tls: t !== null }));
+      resolve(wrapNodeSocket(socket, { ctx, tls: t !== null, reads }));
     };
     if (t) {
       socket = tls.connect({
@@ -55,7 +65,12 @@ function connect(options: ConnectOptions): Promise<Connection> {
         rejectUnauthorized: !t.insecure,
       }, ready);
     } else {
-      socket = net.connect({ host: o.hostname, port: o.port, allowHalfOpen: true }, ready);
+      socket = net.connect({
+        host: o.hostname,
+        port: o.port,
+        allowHalfOpen: true,
+        onread: reads?.onread,
+      } as net.NetConnectOpts, ready);
     }
     socket.once("error", reject);
   }).catch((err) => {

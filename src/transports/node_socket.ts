@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
@@ -28,10 +29,53 @@ function family(f: string | undefined): NetAddr["family"] {
   return f === "IPv4" || f === "IPv6" ? f : undefined;
 }
 
+/** A slab for reads: replaced once less than this is left of it. */
+const READ_SLAB = 64 * 1024;
+const MIN_READ = 16 * 1024;
+
+/**
+ * Reads straight into slabs of our own, through node's `onread` socket option
+ * (client sockets; plain TCP on Node): no Readable stream machinery and no
+ * buffer allocated per read, which takes about a microsecond off every
+ * received chunk. Each chunk is a view of a slab that is never read into
+ * again, so chunks stay owned by whoever takes them.
+ */
+export class SlabReader {
+  #slab: Buffer = Buffer.allocUnsafe(READ_SLAB);
+  #off = 0;
+  #sink: ((chunk: Uint8Array) => void) | null = null;
+  #early: Uint8Array[] = [];
+
+  /** The value for node's `onread` option. */
+  readonly onread = {
+    buffer: (): Uint8Array => {
+      if (this.#slab.length - this.#off < MIN_READ) {
+        this.#slab = Buffer.allocUnsafe(READ_SLAB);
+        this.#off = 0;
+      }
+      return this.#slab.subarray(this.#off);
+    },
+    callback: (n: number, buf: Uint8Array): void => {
+      const chunk = buf.subarray(0, n);
+      this.#off += n;
+      if (this.#sink !== null) this.#sink(chunk);
+      else this.#early.push(chunk);
+    },
+  };
+
+  /** Where chunks go from now on; any that came before go there first. */
+  attach(sink: (chunk: Uint8Array) => void): void {
+    this.#sink = sink;
+    for (const chunk of this.#early.splice(0)) sink(chunk);
+  }
+}
+
 /** What the adapter knows about the socket beyond node's fields. */
 export interface NodeSocketInfo {
   readonly ctx: ErrorContext;
   readonly tls: boolean;
+  /** Set when the socket reads through node's `onread` option instead of 'data' events. */
+  readonly reads?: SlabReader;
   /** Server side: the SNI name and client-certificate result. */
   readonly serverName?: string;
   readonly peerCertificateAuthorized?: boolean;
@@ -106,7 +150,8 @@ class NodeConnection implements Connection {
       },
     }, byteStrategy);
 
-    socket.on("data", this.#onData);
+    if (info.reads !== undefined) info.reads.attach(this.#onData);
+    else socket.on("data", this.#onData);
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
