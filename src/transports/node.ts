@@ -42,7 +42,8 @@ function connect(options: ConnectOptions): Promise<Connection> {
   const serverName = t?.serverName ?? (net.isIP(o.hostname) ? undefined : o.hostname);
   const ctx: ErrorContext = { hostname: o.hostname, port: o.port, serverName };
   let socket: net.Socket;
-  // Node's own `onread` (Deno's and Bun's node:net may not honour it).
+  // Node's own `onread` only: Bun's node:net hands over chunks of its own,
+  // longer than the buffer, and keeps reading after a pause (oven-sh/bun#33382).
   const reads = t === null && isNode ? new SlabReader() : undefined;
   const attempt = new Promise<Connection>((resolve, reject) => {
     const ready = () => {
