@@ -138,14 +138,16 @@ describe("WebSocket connection lifecycle", () => {
 
   test("messages decoded from Node Buffers are plain Uint8Arrays; retainMessage copies", () => {
     const reader = new FrameReader({ role: "client" });
-    const chunk = Buffer.from([0x82, 0x03, 1, 2, 3]);
+    // Big enough to be parsed in place (small chunks are copied into the reader).
+    const payload = Uint8Array.from({ length: 2000 }, (_, i) => i & 0xff);
+    const chunk = Buffer.concat([Buffer.from([0x82, 0x7e, 0x07, 0xd0]), payload]);
     reader.push(chunk);
     const msg = reader.next();
     assert.ok(msg?.type === "binary");
     assert.equal(msg.data.constructor, Uint8Array);
     const kept = retainMessage(msg);
-    chunk[2] = 99;
-    assert.deepEqual([...kept.data], [1, 2, 3]);
+    chunk[4] = 99;
+    assert.deepEqual(kept.data, payload);
     assert.equal(msg.data[0], 99, "the borrowed view still shows the chunk");
   });
 });

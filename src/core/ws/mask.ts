@@ -65,7 +65,34 @@ export function maskInPlace(
       i += n << 2;
     }
   }
-  for (; i < end; i++) {
+  if (i < end) maskBytesInPlace(data, i, end, key, keyOffset, phase + i - start);
+}
+
+/**
+ * {@link maskInPlace} a byte at a time, without touching `data.buffer`:
+ * on JavaScriptCore, reading the buffer of a small typed array copies it out
+ * of the GC heap, which costs far more than XORing a few hundred bytes.
+ *
+ * @param data The bytes to (un)mask in place.
+ * @param start First index to mask.
+ * @param end One past the last index to mask.
+ * @param key Array holding the 4 key bytes.
+ * @param keyOffset Index of the first key byte in `key`.
+ * @param phase Key phase of byte `start`.
+ */
+export function maskBytesInPlace(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  key: Uint8Array,
+  keyOffset: number,
+  phase: number,
+): void {
+  const k0 = key[keyOffset],
+    k1 = key[keyOffset + 1],
+    k2 = key[keyOffset + 2],
+    k3 = key[keyOffset + 3];
+  for (let i = start; i < end; i++) {
     const p = (phase + i - start) & 3;
     data[i] ^= p === 0 ? k0 : p === 1 ? k1 : p === 2 ? k2 : k3;
   }

@@ -354,6 +354,19 @@ describe("FrameReader", () => {
     }
   });
 
+  test("a small pushed chunk is copied into the reader; from 1 KiB on a chunk is parsed where it is", () => {
+    for (const [size, borrowed] of [[100, false], [1019, false], [1020, true], [5000, true]] as const) {
+      const payload = new Uint8Array(size).map((_, i) => i * 13);
+      const chunk = new FrameWriter({ role: "server" }).binary(payload).slice();
+      const r = new FrameReader({ role: "client" });
+      r.push(chunk);
+      const m = r.next();
+      assert.ok(m?.type === "binary");
+      assert.deepEqual(m.data, payload);
+      assert.equal(m.data.buffer === chunk.buffer, borrowed, `${chunk.length}-byte chunk`);
+    }
+  });
+
   test("spare() grows geometrically: a header alone does not allocate the announced size", () => {
     const r = new FrameReader({ role: "client", bufferCapacity: 4096 });
     r.push(hex("82 7f 0000000003000000")); // announces 48 MiB
