@@ -4,7 +4,7 @@
  * @module
  */
 import { ProtocolError } from "../errors.ts";
-import { maskBytesInPlace, maskInPlace } from "./mask.ts";
+import { maskInPlace } from "./mask.ts";
 import { isValidCloseCode, type Message } from "./message.ts";
 import { Utf8Validator } from "./utf8.ts";
 
@@ -24,8 +24,6 @@ const OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0
 const MIN_SPARE = 4096;
 /** Chunks at least this long are parsed where they are; shorter ones are copied. */
 const BORROW_FROM = 1024;
-/** Masked payloads in a borrowed chunk are unmasked a word at a time from this length. */
-const CHUNK_WORDS_FROM = 1024;
 /** A chunk pushed behind a partial frame is copied whole below this size, lazily from it. */
 const LAZY_COPY_FROM = 4096;
 
@@ -231,8 +229,9 @@ export class FrameReader {
         this.#end = chunk.length;
         return;
       }
-      // A small chunk is copied: cheaper than a view of it where it may be
-      // an on-heap array (JavaScriptCore moves those off the heap first).
+      // A small chunk is copied: cheaper than a view of it where it may be an
+      // on-heap array (JavaScriptCore moves those off the heap first, which
+      // costs microseconds; Bun hands each socket read over as one).
       if (this.#pos === this.#end) this.#pos = this.#end = 0;
     }
     if (chunk.length >= LAZY_COPY_FROM && !this.#fragmented) {
@@ -474,15 +473,17 @@ export class FrameReader {
     const from = start + this.#done;
     const to = start + upTo;
     if (this.#masked) {
-      if (src === this.#buf) {
-        maskInPlace(src, from, to, src, start - 4, this.#done, this.#words);
-      } else if (to - from < CHUNK_WORDS_FROM) {
-        // A borrowed chunk may be a small on-heap array (Bun hands those out):
-        // a word view would first move it off the heap. Bytes are cheaper.
-        maskBytesInPlace(src, from, to, src, start - 4, this.#done);
-      } else {
-        maskInPlace(src, from, to, src, start - 4, this.#done, this.#chunkWords(src));
-      }
+      // (A borrowed chunk is at least BORROW_FROM long: never a small on-heap
+      // array, so its word view is cheap.)
+      maskInPlace(
+        src,
+        from,
+        to,
+        src,
+        start - 4,
+        this.#done,
+        src === this.#buf ? this.#words : this.#chunkWords(src),
+      );
     }
     if (validate) {
       if (!this.#streaming) {

@@ -68,19 +68,8 @@ export function maskInPlace(
   if (i < end) maskBytesInPlace(data, i, end, key, keyOffset, phase + i - start);
 }
 
-/**
- * {@link maskInPlace} a byte at a time, without touching `data.buffer`:
- * on JavaScriptCore, reading the buffer of a small typed array copies it out
- * of the GC heap, which costs far more than XORing a few hundred bytes.
- *
- * @param data The bytes to (un)mask in place.
- * @param start First index to mask.
- * @param end One past the last index to mask.
- * @param key Array holding the 4 key bytes.
- * @param keyOffset Index of the first key byte in `key`.
- * @param phase Key phase of byte `start`.
- */
-export function maskBytesInPlace(
+/** {@link maskInPlace} a byte at a time: short runs and the unaligned ends. */
+function maskBytesInPlace(
   data: Uint8Array,
   start: number,
   end: number,
