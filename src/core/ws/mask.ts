@@ -39,19 +39,12 @@ export function maskInPlace(
   phase: number,
   words?: Uint32Array,
 ): void {
-  const k0 = key[keyOffset],
-    k1 = key[keyOffset + 1],
-    k2 = key[keyOffset + 2],
-    k3 = key[keyOffset + 3];
   let i = start;
   if (end - start >= WORD_THRESHOLD) {
     // Bytes up to the first 4-aligned address of the underlying buffer.
     const base = data.byteOffset;
-    while (((base + i) & 3) !== 0) {
-      const p = (phase + i - start) & 3;
-      data[i] ^= p === 0 ? k0 : p === 1 ? k1 : p === 2 ? k2 : k3;
-      i++;
-    }
+    i = start + ((4 - ((base + start) & 3)) & 3);
+    maskBytesInPlace(data, start, i, key, keyOffset, phase);
     const p0 = (phase + i - start) & 3;
     keyBytes[0] = key[keyOffset + (p0 & 3)];
     keyBytes[1] = key[keyOffset + ((p0 + 1) & 3)];
