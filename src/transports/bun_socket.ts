@@ -18,6 +18,7 @@ import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
 import { byteStrategy } from "./options.ts";
 import type { ChunkIO, Connection, NetAddr } from "./types.ts";
 import { ChunkQueue } from "./chunk_queue.ts";
+import { StreamEnds } from "./lifecycle.ts";
 
 /** The parts of Bun's `Socket` used here. */
 export interface BunSocket {
@@ -70,10 +71,7 @@ export class BunConnection implements Connection {
   #socket: BunSocket | null = null;
   #ctx: ErrorContext;
   #tls: boolean;
-  #readCtl!: ReadableStreamDefaultController<Uint8Array>;
-  #writeCtl!: WritableStreamDefaultController;
-  #readDone = false;
-  #writeDone = false;
+  readonly #ends = new StreamEnds();
   #closing = false;
   #gone = false;
   #paused = false;
@@ -88,9 +86,7 @@ export class BunConnection implements Connection {
     this.#tls = tls;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.readable = new ReadableStream<Uint8Array>({
-      start: (c) => {
-        this.#readCtl = c;
-      },
+      start: (c) => this.#ends.startRead(c),
       pull: () => {
         if (this.#paused && !this.#gone) {
           this.#paused = false;
@@ -98,22 +94,20 @@ export class BunConnection implements Connection {
         }
       },
       cancel: () => {
-        this.#readDone = true;
+        this.#ends.readCancelled();
         this.#destroy();
       },
     }, byteStrategy);
     this.writable = new WritableStream<Uint8Array>({
-      start: (c) => {
-        this.#writeCtl = c;
-      },
+      start: (c) => this.#ends.startWrite(c),
       write: (chunk) => this.#write(chunk),
       close: () => {
-        this.#writeDone = true;
+        this.#ends.writeEnded();
         if (this.#gone) throw this.#failure ?? closedError(this.#ctx, "by the peer");
         this.#socket!.shutdown();
       },
       abort: () => {
-        this.#writeDone = true;
+        this.#ends.writeEnded();
         this.#destroy();
       },
     }, byteStrategy);
@@ -144,9 +138,7 @@ export class BunConnection implements Connection {
       this.#io.push(chunk);
       return;
     }
-    if (this.#readDone) return;
-    this.#readCtl.enqueue(chunk);
-    if (this.#readCtl.desiredSize! <= 0 && !this.#paused) {
+    if (!this.#ends.enqueue(chunk) && !this.#paused) {
       this.#paused = true;
       this.#socket?.pause();
     }
@@ -162,9 +154,7 @@ export class BunConnection implements Connection {
   /** `end` handler: the peer sent FIN (or TLS close_notify). */
   onEnd(): void {
     this.#io?.end(null);
-    if (this.#readDone) return;
-    this.#readDone = true;
-    this.#readCtl.close();
+    this.#ends.endRead(null);
   }
 
   /** `error` handler. */
@@ -178,19 +168,10 @@ export class BunConnection implements Connection {
     this.#gone = true;
     const failure = this.#failure;
     this.#io?.end(failure ?? (this.#closing ? null : closedError(this.#ctx, "by the peer")));
-    if (!this.#readDone) {
-      this.#readDone = true;
-      // Bun skips the `end` handler when the peer's FIN arrives after our own
-      // shutdown() and reports only `close`; without an error that is a clean end.
-      if (failure) this.#readCtl.error(failure);
-      else this.#readCtl.close();
-    }
-    if (!this.#writeDone) {
-      this.#writeDone = true;
-      this.#writeCtl.error(
-        failure ?? closedError(this.#ctx, this.#closing ? "locally" : "by the peer"),
-      );
-    }
+    // Bun skips the `end` handler when the peer's FIN arrives after our own
+    // shutdown() and reports only `close`; without an error that is a clean end.
+    this.#ends.endRead(failure ?? null);
+    this.#ends.endWrite(failure ?? closedError(this.#ctx, this.#closing ? "locally" : "by the peer"));
     this.onDrain();
     this.#resolveClosed();
   }
@@ -215,9 +196,9 @@ export class BunConnection implements Connection {
    */
   takeChunkIO(): ChunkIO | null {
     if (this.#io !== null || this.readable.locked || this.writable.locked) return null;
-    const ctl = this.#readCtl;
+    const ctl = this.#ends.readController;
     const pending = () => (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
-    const legacy = pending() || this.#readDone
+    const legacy = pending() || this.#ends.readDone
       ? { reader: this.readable.getReader(), pending }
       : null;
     const pausable = {
@@ -272,14 +253,8 @@ export class BunConnection implements Connection {
     if (this.#closing) return;
     this.#closing = true;
     this.#io?.end(null);
-    if (!this.#readDone) {
-      this.#readDone = true;
-      this.#readCtl.close();
-    }
-    if (!this.#writeDone) {
-      this.#writeDone = true;
-      this.#writeCtl.error(closedError(this.#ctx, "locally"));
-    }
+    this.#ends.endRead(null);
+    this.#ends.endWrite(closedError(this.#ctx, "locally"));
     this.onDrain();
     // Every resolved write is in the kernel already (Bun does not buffer), so
     // ending now loses nothing: end() sends FIN (close_notify for TLS) and frees the socket.

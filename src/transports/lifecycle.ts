@@ -128,3 +128,71 @@ export class QueueListener implements Listener {
     for (let c = await this.accept(); c !== null; c = await this.accept()) yield c;
   }
 }
+
+/**
+ * The two Web-stream ends of a push-based socket's {@link Connection} (Node,
+ * Bun). Each is ended once, by whichever comes first of the socket's end,
+ * error or close and the caller's close, cancel or abort.
+ */
+export class StreamEnds {
+  #read!: ReadableStreamDefaultController<Uint8Array>;
+  #write!: WritableStreamDefaultController;
+  #readDone = false;
+  #writeDone = false;
+
+  /** The readable's `start` hands its controller here. */
+  startRead(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#read = controller;
+  }
+
+  /** The writable's `start` hands its controller here. */
+  startWrite(controller: WritableStreamDefaultController): void {
+    this.#write = controller;
+  }
+
+  /** The readable's controller (for its queue size). */
+  get readController(): ReadableStreamDefaultController<Uint8Array> {
+    return this.#read;
+  }
+
+  /** True once the readable has ended (or was cancelled). */
+  get readDone(): boolean {
+    return this.#readDone;
+  }
+
+  /**
+   * Queues a received chunk on the readable, unless it has ended.
+   *
+   * @returns False when the queue is full: pause the socket until `pull`.
+   */
+  enqueue(chunk: Uint8Array): boolean {
+    if (this.#readDone) return true;
+    this.#read.enqueue(chunk);
+    return this.#read.desiredSize! > 0;
+  }
+
+  /** Ends the readable: cleanly when `error` is null, else with it. */
+  endRead(error: unknown): void {
+    if (this.#readDone) return;
+    this.#readDone = true;
+    if (error === null) this.#read.close();
+    else this.#read.error(error);
+  }
+
+  /** Fails the writable with `error` (a closed or failed socket takes no more writes). */
+  endWrite(error: unknown): void {
+    if (this.#writeDone) return;
+    this.#writeDone = true;
+    this.#write.error(error);
+  }
+
+  /** The caller cancelled the readable: it has ended already. */
+  readCancelled(): void {
+    this.#readDone = true;
+  }
+
+  /** The caller closed or aborted the writable: it has ended already. */
+  writeEnded(): void {
+    this.#writeDone = true;
+  }
+}

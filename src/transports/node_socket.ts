@@ -21,6 +21,7 @@ import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
 import { byteStrategy } from "./options.ts";
 import type { ChunkIO, Connection, NetAddr } from "./types.ts";
 import { ChunkQueue } from "./chunk_queue.ts";
+import { StreamEnds } from "./lifecycle.ts";
 
 /** A closing socket that cannot flush (peer not reading) is destroyed after this. */
 const CLOSE_FLUSH_LIMIT_MS = 5_000;
@@ -92,10 +93,7 @@ class NodeConnection implements Connection {
   readonly closed: Promise<void>;
   #socket: Socket;
   #info: NodeSocketInfo;
-  #readCtl!: ReadableStreamDefaultController<Uint8Array>;
-  #writeCtl!: WritableStreamDefaultController;
-  #readDone = false;
-  #writeDone = false;
+  readonly #ends = new StreamEnds();
   #closing = false;
   #failure: Error | null = null;
   /** Direct chunk reads (takeChunkIO), bypassing the readable. */
@@ -126,26 +124,22 @@ class NodeConnection implements Connection {
     });
 
     this.readable = new ReadableStream<Uint8Array>({
-      start: (c) => {
-        this.#readCtl = c;
-      },
+      start: (c) => this.#ends.startRead(c),
       pull: () => {
         if (this.#socket.isPaused()) this.#socket.resume();
       },
       cancel: () => {
-        this.#readDone = true;
+        this.#ends.readCancelled();
         this.#socket.destroy();
       },
     }, byteStrategy);
 
     this.writable = new WritableStream<Uint8Array>({
-      start: (c) => {
-        this.#writeCtl = c;
-      },
+      start: (c) => this.#ends.startWrite(c),
       write: (chunk) => this.#write(chunk),
       close: () => this.#end(),
       abort: () => {
-        this.#writeDone = true;
+        this.#ends.writeEnded();
         this.#socket.destroy();
       },
     }, byteStrategy);
@@ -162,44 +156,27 @@ class NodeConnection implements Connection {
       this.#io.push(chunk);
       return;
     }
-    if (this.#readDone) return;
-    this.#readCtl.enqueue(chunk);
-    if (this.#readCtl.desiredSize! <= 0) this.#socket.pause();
+    if (!this.#ends.enqueue(chunk)) this.#socket.pause();
   };
 
   #onEnd = (): void => {
     this.#io?.end(null);
-    if (this.#readDone) return;
-    this.#readDone = true;
-    this.#readCtl.close();
+    this.#ends.endRead(null);
   };
 
   #onError = (err: Error): void => {
     this.#failure ??= streamErrorOf(err, this.#info.ctx, this.#info.tls);
     this.#io?.end(this.#failure);
-    if (!this.#readDone) {
-      this.#readDone = true;
-      this.#readCtl.error(this.#failure);
-    }
-    if (!this.#writeDone) {
-      this.#writeDone = true;
-      this.#writeCtl.error(this.#failure);
-    }
+    this.#ends.endRead(this.#failure);
+    this.#ends.endWrite(this.#failure);
   };
 
   #onClose = (): void => {
     this.#io?.end(this.#closing ? null : closedError(this.#info.ctx, "by the peer"));
     // Without a prior 'end' or 'error' the socket was destroyed: locally
     // (close(), cancel, abort) or by a reset that node reported as a plain close.
-    if (!this.#readDone) {
-      this.#readDone = true;
-      if (this.#closing) this.#readCtl.close();
-      else this.#readCtl.error(closedError(this.#info.ctx, "by the peer"));
-    }
-    if (!this.#writeDone) {
-      this.#writeDone = true;
-      this.#writeCtl.error(closedError(this.#info.ctx, this.#closing ? "locally" : "by the peer"));
-    }
+    this.#ends.endRead(this.#closing ? null : closedError(this.#info.ctx, "by the peer"));
+    this.#ends.endWrite(closedError(this.#info.ctx, this.#closing ? "locally" : "by the peer"));
   };
 
   #write(chunk: Uint8Array): Promise<void> | undefined {
@@ -230,7 +207,7 @@ class NodeConnection implements Connection {
   }
 
   #end(): Promise<void> {
-    this.#writeDone = true;
+    this.#ends.writeEnded();
     const s = this.#socket;
     if (s.destroyed) {
       return Promise.reject(this.#failure ?? closedError(this.#info.ctx, "by the peer"));
@@ -243,10 +220,10 @@ class NodeConnection implements Connection {
 
   takeChunkIO(): ChunkIO | null {
     if (this.#io !== null || this.readable.locked || this.writable.locked) return null;
-    const ctl = this.#readCtl;
+    const ctl = this.#ends.readController;
     // Chunks the readable already queued come first, through a reader of its own.
     const pending = () => (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
-    const legacy = pending() || this.#readDone
+    const legacy = pending() || this.#ends.readDone
       ? { reader: this.readable.getReader(), pending }
       : null;
     const s = this.#socket;
@@ -256,7 +233,7 @@ class NodeConnection implements Connection {
       s.isPaused(),
     );
     this.#io = io;
-    if (this.#readDone) io.end(this.#failure);
+    if (this.#ends.readDone) io.end(this.#failure);
     return {
       read: () => io.read(),
       readWith: (sink) => io.readWith(sink),
@@ -268,14 +245,8 @@ class NodeConnection implements Connection {
     if (this.#closing) return;
     this.#closing = true;
     this.#io?.end(null);
-    if (!this.#readDone) {
-      this.#readDone = true;
-      this.#readCtl.close();
-    }
-    if (!this.#writeDone) {
-      this.#writeDone = true;
-      this.#writeCtl.error(closedError(this.#info.ctx, "locally"));
-    }
+    this.#ends.endRead(null);
+    this.#ends.endWrite(closedError(this.#info.ctx, "locally"));
     const s = this.#socket;
     if (s.destroyed) return;
     if (s.writableLength === 0 || s.writableFinished) {
