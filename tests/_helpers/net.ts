@@ -10,6 +10,7 @@ import type {
   ListenOptions,
   Transport,
 } from "../../src/transports/types.ts";
+import { concat } from "./prng.ts";
 
 /**
  * Runs `fn` with a listener bound to an ephemeral loopback port, then closes it.
@@ -113,13 +114,7 @@ export async function readAll(
   } finally {
     reader.releaseLock();
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return concat(chunks);
 }
 
 /**

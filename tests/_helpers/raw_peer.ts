@@ -13,6 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import * as net from "node:net";
+import { concat } from "./prng.ts";
 
 const enc = new TextEncoder();
 
@@ -382,18 +383,8 @@ export class RawPeer {
   }
 }
 
-/** Concatenates byte arrays. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** Concatenates byte arrays (the shared test helper, under this file's older name). */
+export const concatBytes: (parts: readonly Uint8Array[]) => Uint8Array = concat;
 
 /** An HTTP head read by hand. */
 export interface RawHead {

@@ -72,17 +72,8 @@ export async function settle(turns = 3): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise<void>((r) => setTimeout(r, 0));
 }
 
-/** A deterministic random source in [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic random source in [0, 1) (mulberry32): the shared test generator. */
+export { prng as seededRandom } from "../_helpers/prng.ts";
 
 /** Reads everything from a stream into an array (bounded by `max` items). */
 export async function collect<T>(stream: ReadableStream<T>, max = 100_000): Promise<T[]> {

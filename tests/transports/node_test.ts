@@ -4,6 +4,7 @@ import { nodeTransport } from "../../src/transports/node.ts";
 import { detectRuntime } from "../../src/transports/detect.ts";
 import { transportSuite } from "./suite.ts";
 import { firstDifference, pattern, withPair } from "../_helpers/net.ts";
+import { concat } from "../_helpers/prng.ts";
 
 // The node:net adapter runs on every runtime (Deno and Bun implement node:net).
 describe("transports: node adapter", () => {
@@ -32,12 +33,7 @@ describe("transports: node adapter", () => {
         assert.ok(kept.some((c, j) => j > 0 && c.buffer === kept[j - 1].buffer), "consecutive reads share a slab");
         assert.ok(kept.every((c) => c.buffer.byteLength === 64 * 1024), "reads land in 64 KiB slabs");
       }
-      const joined = new Uint8Array(total);
-      let at = 0;
-      for (const c of kept) {
-        joined.set(c, at);
-        at += c.length;
-      }
+      const joined = concat(kept);
       for (let i = 0; i < 200; i++) {
         assert.equal(firstDifference(joined.subarray(i * 1000, (i + 1) * 1000), pattern(1000, i + 1)), -1, `write ${i}`);
       }

@@ -24,6 +24,7 @@ import {
   type Chop,
   chopBytes,
   closeCodeOf,
+  concatBytes,
   encodeFrame,
   MASK_KEY,
   OP,
@@ -138,15 +139,7 @@ async function sendStep(
     }
     return;
   }
-  let total = 0;
-  for (const e of encoded) total += e.length;
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const e of encoded) {
-    all.set(e, at);
-    at += e.length;
-  }
-  await peer.send(all, { chop, delayMs: step.delayMs });
+  await peer.send(concatBytes(encoded), { chop, delayMs: step.delayMs });
 }
 
 /** Reads one message (joining fragments) or control frame. */
