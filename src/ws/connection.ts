@@ -331,8 +331,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       // The common wait on Node and Bun: the socket's data event hands the
       // chunk over, it is parsed there and then, and the message settles the
       // one promise the caller holds.
-      return new Promise((resolve, reject) => {
-        this.#waiter = { resolve, reject, asResult };
+      return new Promise((resolve) => {
+        this.#waiter = { resolve, asResult };
         this.#reading = true;
         this.#io.readWith!(this.#sink);
       });
@@ -352,7 +352,6 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   };
   #waiter: {
     resolve(v: RecvResult | PromiseLike<RecvResult>): void;
-    reject(e: unknown): void;
     asResult: boolean;
   } | null = null;
   #sinkBusy = false;
@@ -835,13 +834,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     if (this.#flushing) return;
     this.#flushing = true;
     for (;;) {
-      if (this.#queue.length === 0) {
-        if (this.#batch.length > 0 && this.#io.releasesChunks === true) {
-          if (this.#writeBatch()) continue;
-          return;
-        }
-        this.#seal();
-      }
+      if (this.#queue.length === 0) this.#seal();
       const item = this.#queue.shift();
       if (item === undefined) break;
       if (item.bytes.length > 0) {
@@ -871,45 +864,6 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     const idle = this.#writeIdle;
     this.#writeIdle = null;
     idle?.resolve();
-  }
-
-  /**
-   * Writes the open batch from its own memory, for a transport that releases
-   * written chunks. Written at once, the batch is reused; held by the socket,
-   * it is set aside until the write settles and a pooled one takes its place. No
-   * copy and, in steady state, no allocation. Returns false when the write
-   * waits for the socket (the flush goes on from there) or failed.
-   */
-  #writeBatch(): boolean {
-    const held = this.#batch;
-    const bytes = held.payload();
-    const n = bytes.length;
-    const done = this.#batchDone ?? undefined;
-    this.#batchDone = null;
-    let pending: Promise<void> | undefined;
-    try {
-      pending = this.#io.write(bytes);
-    } catch (e) {
-      this.#batch = takeBatch();
-      this.#writeFailed({ bytes, done }, e);
-      return false;
-    }
-    if (pending === undefined) {
-      if (held.bytes.length > MAX_KEPT_BATCH) this.#batch = new WriteBuf(BATCH_CAPACITY);
-      else held.clear();
-      this.#buffered -= n;
-      done?.resolve();
-      return true;
-    }
-    this.#batch = takeBatch();
-    pending.then(() => {
-      giveBatch(held);
-      this.#buffered -= n;
-      done?.resolve();
-      this.#flushing = false;
-      this.#flush();
-    }, (e) => this.#writeFailed({ bytes, done }, e));
-    return false;
   }
 
   /** The chunk being written failed with the socket: its senders hear why, then the connection fails. */
