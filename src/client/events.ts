@@ -170,7 +170,7 @@ interface Subscriber<T> {
   size: number;
   overflow: "error" | "dropOldest";
   dropped: number;
-  onDrop?: (dropped: number) => void;
+  onDrop?: ((dropped: number) => void) | undefined;
   controller: ReadableStreamDefaultController<T>;
   /** Resolves a pending pull. */
   wake: (() => void) | null;

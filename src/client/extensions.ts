@@ -138,7 +138,7 @@ function describeBody(message: Outgoing | Message, max: number): string {
 function hex(data: Uint8Array, max: number): string {
   const n = Math.min(data.length, Math.floor(max / 2));
   let s = "";
-  for (let i = 0; i < n; i++) s += data[i].toString(16).padStart(2, "0");
+  for (let i = 0; i < n; i++) s += data[i]!.toString(16).padStart(2, "0");
   return n < data.length ? `${s}…` : s;
 }
 
@@ -196,16 +196,19 @@ export function loggingExtension(options: LoggingOptions = {}): Extension {
       ),
     onError: (e: unknown, i: ErrorInfo) =>
       log("error", `error on attempt ${i.attempt}: ${e instanceof Error ? e.message : String(e)}`),
-    onSend: debug ? (m: Outgoing) => log("debug", line("send", m)) : undefined,
-    incoming: debug
-      ? () =>
-        new TransformStream<Message, Message>({
-          transform(m, controller) {
-            log("debug", line("recv", m));
-            controller.enqueue(m);
-          },
-        })
-      : undefined,
+    // Message hooks only at debug: absent otherwise, so sends and reads skip them.
+    ...(debug
+      ? {
+        onSend: (m: Outgoing) => log("debug", line("send", m)),
+        incoming: () =>
+          new TransformStream<Message, Message>({
+            transform(m, controller) {
+              log("debug", line("recv", m));
+              controller.enqueue(m);
+            },
+          }),
+      }
+      : {}),
   });
 }
 

@@ -52,9 +52,9 @@ export interface Handshaker {
   /** A short name for events and errors ("auth", "subscribe"). */
   readonly name: string;
   /** Time allowed for `run`, in ms; `Infinity` for none. @default 10000 */
-  readonly timeoutMs?: number;
+  readonly timeoutMs?: number | undefined;
   /** The least wait before the next attempt after this handshaker failed, in ms. @default 0 */
-  readonly retryDelayMs?: number;
+  readonly retryDelayMs?: number | undefined;
   /** Performs the handshake; resolves when done, rejects (or throws) on failure. */
   run(connection: HandshakeConnection, context: HandshakeContext): Promise<void>;
 }

@@ -247,7 +247,7 @@ export class SendQueue {
    */
   take(): QueueEntry | null {
     while (this.#head < this.#queue.length) {
-      const entry = this.#queue[this.#head++];
+      const entry = this.#queue[this.#head++]!;
       if (entry.state !== "queued") continue;
       entry.state = "inFlight";
       this.#inFlight.push(entry);
@@ -373,7 +373,7 @@ export class SendQueue {
 
   /** Moves waiting sends into the queue, oldest first, while they fit. */
   #admit(): void {
-    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0].bytes)) {
+    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0]!.bytes)) {
       this.#enqueue(this.#waiting.shift()!);
     }
   }

@@ -424,7 +424,7 @@ export class WebSocketClient {
         early.push(ownMessage(message));
       },
     };
-    const chain = steps.length === 1 ? steps[0] : chainHandshakes(...steps);
+    const chain = steps.length === 1 ? steps[0]! : chainHandshakes(...steps);
     try {
       await runHandshake(chain, connection, { attempt, connectionId: id, clock: this.#o.clock });
     } finally {

@@ -28,7 +28,7 @@ export interface SluiceErrorOptions {
   /** The underlying error, if any (a socket error, a parse failure…). */
   cause?: unknown;
   /** Whether retrying the same operation may succeed. @default false */
-  retryable?: boolean;
+  retryable?: boolean | undefined;
 }
 
 /**
@@ -36,7 +36,7 @@ export interface SluiceErrorOptions {
  *
  * @example Switch on the stable code
  * ```ts
- * import { SluiceError } from "@sluice/net";
+ * import { SluiceError } from "@sluice/net/core";
  * try {
  *   throw new SluiceError("WS_EXAMPLE", "something went wrong");
  * } catch (e) {
@@ -81,7 +81,7 @@ export class SluiceError extends Error {
 /** Options for {@link ProtocolError}. */
 export interface ProtocolErrorOptions extends SluiceErrorOptions {
   /** Whether the fault is the remote peer's (`true`, default) or a local misuse. */
-  remote?: boolean;
+  remote?: boolean | undefined;
 }
 
 /**
@@ -90,7 +90,7 @@ export interface ProtocolErrorOptions extends SluiceErrorOptions {
  *
  * @example Close with the code the error carries
  * ```ts
- * import { FrameReader, ProtocolError } from "@sluice/net";
+ * import { FrameReader, ProtocolError } from "@sluice/net/core";
  * const reader = new FrameReader({ role: "server" });
  * reader.push(new Uint8Array([0x81, 0x00])); // unmasked client frame
  * try {
@@ -131,7 +131,7 @@ export class ProtocolError extends SluiceError {
  *
  * @example
  * ```ts
- * import { HttpParseError } from "@sluice/net";
+ * import { HttpParseError } from "@sluice/net/core";
  * const err = new HttpParseError("HTTP_BAD_STATUS_LINE", "bad status line: got \"HTP/1.1\"");
  * console.log(err.code);
  * ```
@@ -150,7 +150,7 @@ export class HttpParseError extends SluiceError {
   constructor(
     code: string,
     message: string,
-    options: SluiceErrorOptions & { status?: number } = {},
+    options: SluiceErrorOptions & { status?: number | undefined } = {},
   ) {
     super(code, message, options);
     this.status = options.status ?? 400;
@@ -160,11 +160,11 @@ export class HttpParseError extends SluiceError {
 /** What is known of a failed opening handshake's HTTP response. */
 export interface HandshakeErrorDetails extends SluiceErrorOptions {
   /** The HTTP status of the response, or 0 when none was received. */
-  status?: number;
+  status?: number | undefined;
   /** The response headers, lower-cased names. */
-  headers?: Headers;
+  headers?: Headers | undefined;
   /** The first bytes of the response body, if any were read. */
-  bodyStart?: Uint8Array;
+  bodyStart?: Uint8Array | undefined;
 }
 
 /**
@@ -173,7 +173,7 @@ export interface HandshakeErrorDetails extends SluiceErrorOptions {
  *
  * @example
  * ```ts
- * import { HandshakeError } from "@sluice/net";
+ * import { HandshakeError } from "@sluice/net/core";
  * const err = new HandshakeError("WS_HANDSHAKE_STATUS", "expected 101, got 403", { status: 403 });
  * console.log(err.status); // 403
  * ```
@@ -206,7 +206,7 @@ export class HandshakeError extends SluiceError {
  *
  * @example
  * ```ts
- * import { TlsError } from "@sluice/net";
+ * import { TlsError } from "@sluice/net/core";
  * const err = new TlsError("TLS_CERT_UNTRUSTED", "certificate signed by an unknown CA");
  * console.log(err.code);
  * ```
@@ -218,7 +218,7 @@ export class TlsError extends SluiceError {}
  *
  * @example
  * ```ts
- * import { TimeoutError } from "@sluice/net";
+ * import { TimeoutError } from "@sluice/net/core";
  * const err = new TimeoutError("CONNECT_TIMEOUT", "connect timed out after 5000 ms", { retryable: true });
  * console.log(err.retryable); // true
  * ```
@@ -231,7 +231,7 @@ export class TimeoutError extends SluiceError {}
  *
  * @example
  * ```ts
- * import { ConnectionClosed } from "@sluice/net";
+ * import { ConnectionClosed } from "@sluice/net/core";
  * const err = new ConnectionClosed("CONNECTION_CLOSED", "peer closed the connection", { retryable: true });
  * console.log(err instanceof ConnectionClosed);
  * ```
@@ -244,7 +244,7 @@ export class ConnectionClosed extends SluiceError {}
  *
  * @example
  * ```ts
- * import { ConnectionStale } from "@sluice/net";
+ * import { ConnectionStale } from "@sluice/net/core";
  * const err = new ConnectionStale("CONNECTION_STALE", "idle connection was closed by the server", { retryable: true });
  * console.log(err.retryable);
  * ```
@@ -257,7 +257,7 @@ export class ConnectionStale extends SluiceError {}
  *
  * @example
  * ```ts
- * import { ConnectionPoisoned } from "@sluice/net";
+ * import { ConnectionPoisoned } from "@sluice/net/core";
  * const err = new ConnectionPoisoned("CONNECTION_POISONED", "connection failed earlier", { cause: new Error("reset") });
  * console.log(err.cause);
  * ```

@@ -89,7 +89,7 @@ export class BodyCollector {
     }
     const parts = this.#parts;
     this.#parts = [];
-    if (parts.length === 1) return parts[0];
+    if (parts.length === 1) return parts[0]!;
     const joined = new Uint8Array(size);
     let at = 0;
     for (const p of parts) {

@@ -98,8 +98,13 @@ interface Resolved {
   readTimeout: number;
   pipeline: number;
   connections: number;
-  transport?: Transport;
-  codec: { maxBodySize: number; maxHeaderBytes?: number; maxHeaderCount?: number; bufferBodyBytes: number };
+  transport: Transport | undefined;
+  codec: {
+    maxBodySize: number;
+    maxHeaderBytes: number | undefined;
+    maxHeaderCount: number | undefined;
+    bufferBodyBytes: number;
+  };
 }
 
 /**
@@ -227,7 +232,7 @@ export class RestClient {
   #pick(): RestConnection | "open" | null {
     if (this.#closed) throw new SluiceError("CLIENT_CLOSED", "the client was closed");
     for (let i = this.#pool.length - 1; i >= 0; i--) {
-      const c = this.#pool[i];
+      const c = this.#pool[i]!;
       if (!c.alive && c.inFlight === 0) {
         this.#pool.splice(i, 1);
         c.close();

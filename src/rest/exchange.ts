@@ -14,7 +14,7 @@ export interface SendOptions {
   /** Whether the method may be repeated without harm (decides `retryable`). */
   idempotent: boolean;
   /** Aborts the request; the connection is closed since the exchange is cut short. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** Settings fixed per connection. */

@@ -23,20 +23,20 @@ import { SluiceError } from "../core/errors.ts";
 import type { Connection, ConnectOptions, Listener, ListenOptions, Transport } from "./types.ts";
 
 interface BunTls {
-  ca?: string[];
-  cert?: string;
-  key?: string;
-  serverName?: string;
-  rejectUnauthorized?: boolean;
-  requestCert?: boolean;
-  ALPNProtocols?: Uint8Array;
+  ca?: string[] | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  serverName?: string | undefined;
+  rejectUnauthorized?: boolean | undefined;
+  requestCert?: boolean | undefined;
+  ALPNProtocols?: Uint8Array | undefined;
 }
 
 interface BunApi {
   connect(o: {
     hostname: string;
     port: number;
-    tls?: BunTls;
+    tls?: BunTls | undefined;
     allowHalfOpen: boolean;
     data: BunConnection;
     socket: ReturnType<typeof bunHandlers>;
@@ -44,7 +44,7 @@ interface BunApi {
   listen(o: {
     hostname: string;
     port: number;
-    tls?: BunTls;
+    tls?: BunTls | undefined;
     allowHalfOpen: boolean;
     socket: ReturnType<typeof bunHandlers>;
   }): { readonly hostname: string; readonly port: number; stop(closeActive?: boolean): void };

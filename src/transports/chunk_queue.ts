@@ -136,7 +136,7 @@ export class ChunkQueue {
   }
 
   #shift(): Uint8Array {
-    const chunk = this.#queue[this.#head];
+    const chunk = this.#queue[this.#head]!;
     this.#queue[this.#head++] = undefined as unknown as Uint8Array;
     if (this.#head === this.#queue.length) {
       this.#queue.length = 0;

@@ -43,18 +43,18 @@ export interface DenoListener {
 
 /** The parts of the `Deno` namespace used by the adapter. */
 export interface DenoApi {
-  connect(o: { hostname: string; port: number; signal?: AbortSignal }): Promise<DenoConn>;
+  connect(o: { hostname: string; port: number; signal?: AbortSignal | undefined }): Promise<DenoConn>;
   connectTls(o: {
     hostname: string;
     port: number;
-    caCerts?: string[];
-    alpnProtocols?: string[];
-    cert?: string;
-    key?: string;
+    caCerts?: string[] | undefined;
+    alpnProtocols?: string[] | undefined;
+    cert?: string | undefined;
+    key?: string | undefined;
   }): Promise<DenoConn>;
   startTls(
     conn: DenoConn,
-    o: { hostname: string; caCerts?: string[]; alpnProtocols?: string[] },
+    o: { hostname: string; caCerts?: string[] | undefined; alpnProtocols?: string[] | undefined },
   ): Promise<DenoConn>;
   listen(o: { hostname: string; port: number }): DenoListener;
   listenTls(o: {
@@ -62,7 +62,7 @@ export interface DenoApi {
     port: number;
     cert: string;
     key: string;
-    alpnProtocols?: string[];
+    alpnProtocols?: string[] | undefined;
   }): DenoListener;
 }
 

@@ -15,7 +15,7 @@ export interface ErrorContext {
   readonly hostname: string;
   readonly port: number;
   /** The name the certificate was checked against, when TLS. */
-  readonly serverName?: string;
+  readonly serverName?: string | undefined;
 }
 
 const UNTRUSTED = new Set([

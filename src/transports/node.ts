@@ -109,7 +109,10 @@ async function listen(options: ListenOptions): Promise<Listener> {
   const t = o.tls;
   let server: net.Server;
   let listener: QueueListener | null = null;
-  const take = (socket: net.Socket, info: { serverName?: string; authorized?: boolean }) => {
+  const take = (
+    socket: net.Socket,
+    info: { serverName?: string | undefined; authorized?: boolean | undefined },
+  ) => {
     socket.setNoDelay(o.noDelay);
     const ctx = { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
     listener!.push(wrapNodeSocket(socket, {

@@ -76,10 +76,10 @@ export interface NodeSocketInfo {
   readonly ctx: ErrorContext;
   readonly tls: boolean;
   /** Set when the socket reads through node's `onread` option instead of 'data' events. */
-  readonly reads?: SlabReader;
+  readonly reads?: SlabReader | undefined;
   /** Server side: the SNI name and client-certificate result. */
-  readonly serverName?: string;
-  readonly peerCertificateAuthorized?: boolean;
+  readonly serverName?: string | undefined;
+  readonly peerCertificateAuthorized?: boolean | undefined;
 }
 
 class NodeConnection implements Connection {

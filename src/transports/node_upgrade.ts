@@ -35,9 +35,9 @@ export interface UpgradeSocket {
 /** Options for {@link wrapUpgradeSocket}. */
 export interface UpgradeSocketOptions {
   /** Bytes to read before the socket's own: what Node's HTTP parser consumed that still matters. @default none */
-  initial?: Uint8Array;
+  initial?: Uint8Array | undefined;
   /** Disable Nagle's algorithm on the socket. @default true */
-  noDelay?: boolean;
+  noDelay?: boolean | undefined;
 }
 
 /** The TLS facts a `tls.TLSSocket` carries (absent on plain sockets). */

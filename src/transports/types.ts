@@ -23,7 +23,7 @@ export interface NetAddr {
   /** The port number. */
   port: number;
   /** The address family, when the runtime reports it. */
-  family?: "IPv4" | "IPv6";
+  family?: "IPv4" | "IPv6" | undefined;
 }
 
 /**
@@ -170,20 +170,20 @@ export interface ChunkSink {
  */
 export interface ClientTlsOptions {
   /** Extra trusted root certificates (PEM), e.g. a private CA. @default the runtime's roots */
-  caCerts?: string[];
+  caCerts?: string[] | undefined;
   /** Client certificate chain (PEM) for mutual TLS; needs `key`. @default none */
-  cert?: string;
+  cert?: string | undefined;
   /** Private key (PEM) of `cert`. @default none */
-  key?: string;
+  key?: string | undefined;
   /** Server name to send as SNI and to verify the certificate against. @default hostname */
-  serverName?: string;
+  serverName?: string | undefined;
   /** ALPN protocols to offer, most preferred first. @default none */
-  alpnProtocols?: string[];
+  alpnProtocols?: string[] | undefined;
   /**
    * Accept any server certificate. Only for tests against throwaway servers:
    * it removes all protection against a man in the middle. @default false
    */
-  insecure?: boolean;
+  insecure?: boolean | undefined;
 }
 
 /**
@@ -201,15 +201,15 @@ export interface ConnectOptions {
   /** Port to connect to (1–65535). */
   port: number;
   /** `true` or TLS options to connect over TLS. @default false */
-  tls?: boolean | ClientTlsOptions;
+  tls?: boolean | ClientTlsOptions | undefined;
   /** Disable Nagle's algorithm so small writes go out at once. @default true */
-  noDelay?: boolean;
+  noDelay?: boolean | undefined;
   /** Limit in milliseconds for TCP connect plus TLS handshake. @default 10_000 */
-  connectTimeout?: number;
+  connectTimeout?: number | undefined;
   /** Aborts the connect (and TLS handshake); has no effect once connected. @default none */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** The adapter to use instead of the running runtime's. @default detected */
-  transport?: Transport;
+  transport?: Transport | undefined;
 }
 
 /**
@@ -228,13 +228,13 @@ export interface ServerTlsOptions {
   /** Private key (PEM) of `cert`. */
   key: string;
   /** Roots (PEM) that client certificates must chain to. @default the runtime's roots */
-  caCerts?: string[];
+  caCerts?: string[] | undefined;
   /** Ask clients for a certificate but accept them without one. @default false */
-  requestClientCert?: boolean;
+  requestClientCert?: boolean | undefined;
   /** Ask clients for a certificate and refuse them without a valid one. @default false */
-  requireClientCert?: boolean;
+  requireClientCert?: boolean | undefined;
   /** ALPN protocols the server accepts, most preferred first. @default none */
-  alpnProtocols?: string[];
+  alpnProtocols?: string[] | undefined;
 }
 
 /**
@@ -248,17 +248,17 @@ export interface ServerTlsOptions {
  */
 export interface ListenOptions {
   /** Address to bind. @default "127.0.0.1" */
-  hostname?: string;
+  hostname?: string | undefined;
   /** Port to bind; 0 picks a free ephemeral port (see `Listener.addr`). */
   port: number;
   /** TLS options to serve TLS. @default plain TCP */
-  tls?: ServerTlsOptions;
+  tls?: ServerTlsOptions | undefined;
   /** Disable Nagle's algorithm on accepted connections. @default true */
-  noDelay?: boolean;
+  noDelay?: boolean | undefined;
   /** Closes the listener when aborted. @default none */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** The adapter to use instead of the running runtime's. @default detected */
-  transport?: Transport;
+  transport?: Transport | undefined;
 }
 
 /**

@@ -226,7 +226,7 @@ function dechunk(raw: Uint8Array): Uint8Array {
   while (i < raw.length) {
     let size = 0, digits = 0;
     for (; i < raw.length; i++, digits++) {
-      const c = raw[i];
+      const c = raw[i]!;
       const v = c >= 0x30 && c <= 0x39
         ? c - 0x30
         : (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66

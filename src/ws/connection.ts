@@ -118,7 +118,7 @@ const nextMacrotask: (fn: () => void) => void =
 
 interface Chunk {
   bytes: Uint8Array;
-  done?: Deferred<void>;
+  done?: Deferred<void> | undefined;
   /** The batch buffer `bytes` views, kept for reuse once written (transports that release chunks). */
   buf?: WriteBuf;
 }
@@ -184,7 +184,6 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   #closedDeferred = deferred<CloseInfo>();
   /** The first failure; later calls fail with ConnectionPoisoned caused by it. */
   #error: Error | null = null;
-  #errorReported = false;
 
   // Send side: an open batch, then sealed chunks waiting for the socket.
   #batch = new WriteBuf(BATCH_CAPACITY);
@@ -1050,7 +1049,6 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       if (this.#server) void this.#awaitEof(info, limit, SERVER_LINGER_QUIET_MS);
       else void this.#awaitEof(info, this.#closeTimeout);
     } else this.#finish(info);
-    this.#errorReported = true;
     return error;
   }
 
@@ -1094,7 +1092,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     if (i < 0) return; // unsolicited pong: a heartbeat, nothing to settle
     const now = performance.now();
     const answered = this.#pings.splice(0, i + 1);
-    this.#lastRtt = now - answered[i].sentAt;
+    this.#lastRtt = now - answered[i]!.sentAt;
     // A pong answers its ping and, implicitly, every earlier one (RFC 6455 §5.5.3).
     for (const p of answered) p.done.resolve(now - p.sentAt);
   }

@@ -113,7 +113,7 @@ export class ChunkedDecoder {
         this.#fail("HTTP_BAD_CHUNK", `chunk size line longer than ${MAX_CHUNK_LINE_BYTES} bytes`);
       }
       // Fail early on garbage instead of waiting for a line end.
-      if (pos < end && HEX[buf[pos]] === -1) this.#badSize(buf, pos, end);
+      if (pos < end && HEX[buf[pos]!] === -1) this.#badSize(buf, pos, end);
       return "need";
     }
     const lineEnd = pos + lf;
@@ -123,9 +123,9 @@ export class ChunkedDecoder {
     const le = lineEnd - 1;
     let i = pos;
     let size = 0;
-    for (; i < le && HEX[buf[i]] !== -1; i++) {
+    for (; i < le && HEX[buf[i]!] !== -1; i++) {
       if (i - pos >= 15) this.#fail("HTTP_BAD_CHUNK", "chunk size has more than 15 hex digits");
-      size = size * 16 + HEX[buf[i]];
+      size = size * 16 + HEX[buf[i]!]!;
     }
     if (i === pos) this.#badSize(buf, pos, le);
     this.#extensions(buf, i, le);
@@ -161,7 +161,7 @@ export class ChunkedDecoder {
           i++;
           let closed = false;
           while (i < le) {
-            const c = buf[i++];
+            const c = buf[i++]!;
             if (c === 0x22) {
               closed = true;
               break;
@@ -187,7 +187,7 @@ function skipWs(buf: Uint8Array, i: number, le: number): number {
 }
 
 function skipToken(buf: Uint8Array, i: number, le: number): number {
-  while (i < le && TCHAR[buf[i]] === 1) i++;
+  while (i < le && TCHAR[buf[i]!] === 1) i++;
   return i;
 }
 
@@ -206,7 +206,7 @@ export const LAST_CHUNK: Uint8Array = enc.encode("0\r\n\r\n");
  *
  * @example Frame a body piece
  * ```ts
- * import { encodeChunk, LAST_CHUNK } from "@sluice/net";
+ * import { encodeChunk, LAST_CHUNK } from "@sluice/net/core";
  * const wire = [encodeChunk(new TextEncoder().encode("hello")), LAST_CHUNK];
  * console.log(new TextDecoder().decode(wire[0])); // "5\r\nhello\r\n"
  * ```

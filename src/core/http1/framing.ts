@@ -41,7 +41,7 @@ function fail(side: Side, code: string, message: string, status = 400): never {
  */
 export function contentLength(values: string[], side: Side, maxBodySize: number): number | null {
   if (values.length === 0) return null;
-  let found = values.length === 1 ? digits(values[0]) : -1;
+  let found = values.length === 1 ? digits(values[0]!) : -1;
   if (found !== -1) {
     if (found > maxBodySize) {
       fail(side, "HTTP_BODY_TOO_LARGE", `Content-Length ${found} exceeds maxBodySize ${maxBodySize}`, 413);

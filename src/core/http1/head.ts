@@ -81,7 +81,9 @@ function fail(side: Side, code: string, message: string, status = 400): never {
   throw new HttpParseError(code, message, { status: side === "response" ? 502 : status });
 }
 
-function resolveLimits(limits: Partial<HeadLimits> | undefined): HeadLimits {
+function resolveLimits(
+  limits: { maxHeaderBytes?: number | undefined; maxHeaderCount?: number | undefined } | undefined,
+): HeadLimits {
   if (limits === undefined) return DEFAULT_HEAD_LIMITS;
   const maxHeaderBytes = limits.maxHeaderBytes ?? DEFAULT_HEAD_LIMITS.maxHeaderBytes;
   const maxHeaderCount = limits.maxHeaderCount ?? DEFAULT_HEAD_LIMITS.maxHeaderCount;
@@ -100,7 +102,7 @@ function show(buf: Uint8Array, start: number, end: number): string {
 
 // Names a byte that is not allowed where it was found.
 function badByte(side: Side, buf: Uint8Array, at: number, where: string, code: string): never {
-  const b = buf[at];
+  const b = buf[at]!;
   if (b === CR) fail(side, "HTTP_BARE_CR", `CR not followed by LF in the ${where} (RFC 9112 §2.2)`);
   const hex = "0x" + b.toString(16).padStart(2, "0");
   fail(side, code, `invalid byte ${hex} at offset ${at} in the ${where}`);
@@ -177,7 +179,7 @@ function parseFields(buf: Uint8Array, pos: number, end: number, side: Side): Htt
     let i = lineStart;
     let upper = false;
     for (; i < le; i++) {
-      const c = buf[i];
+      const c = buf[i]!;
       if (TCHAR[c] === 0) break;
       if (c <= 0x5a && c >= 0x41) upper = true;
     }
@@ -201,7 +203,7 @@ function parseFields(buf: Uint8Array, pos: number, end: number, side: Side): Htt
     while (vs < ve && (buf[vs] === SP || buf[vs] === HTAB)) vs++;
     while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
     for (let j = vs; j < ve; j++) {
-      if (FIELD_CHAR[buf[j]] === 0) badByte(side, buf, j, `value of ${name}`, "HTTP_BAD_HEADER_VALUE");
+      if (FIELD_CHAR[buf[j]!] === 0) badByte(side, buf, j, `value of ${name}`, "HTTP_BAD_HEADER_VALUE");
     }
     names.push(upper ? name.toLowerCase() : name);
     values.push(text.slice(vs, ve));
@@ -213,7 +215,7 @@ function parseFields(buf: Uint8Array, pos: number, end: number, side: Side): Htt
 function parseVersion(buf: Uint8Array, at: number, end: number, side: Side): "1.0" | "1.1" {
   const ok = end - at === 8 && buf[at] === 0x48 && buf[at + 1] === 0x54 &&
     buf[at + 2] === 0x54 && buf[at + 3] === 0x50 && buf[at + 4] === 0x2f &&
-    buf[at + 6] === 0x2e && isDigit(buf[at + 5]) && isDigit(buf[at + 7]);
+    buf[at + 6] === 0x2e && isDigit(buf[at + 5]!) && isDigit(buf[at + 7]!);
   const where = side === "request" ? "request line" : "status line";
   if (!ok) {
     fail(side, side === "request" ? "HTTP_BAD_REQUEST_LINE" : "HTTP_BAD_STATUS_LINE",
@@ -241,7 +243,7 @@ function isDigit(b: number): boolean {
  *
  * @example Parse a GET
  * ```ts
- * import { parseRequestHead } from "@sluice/net";
+ * import { parseRequestHead } from "@sluice/net/core";
  * const raw = ["GET /a?b=1 HTTP/1.1", "Host: example.com", "", ""].join("\r\n");
  * const head = parseRequestHead(new TextEncoder().encode(raw));
  * console.log(head?.method, head?.target, head?.headers.get("host")); // GET /a?b=1 example.com
@@ -261,14 +263,14 @@ export function parseRequestHead(buf: Uint8Array, limits?: Partial<HeadLimits>):
   const le = lineEnd(buf, start);
   const afterLine = next;
   let i = start;
-  while (i < le && TCHAR[buf[i]] === 1) i++;
+  while (i < le && TCHAR[buf[i]!] === 1) i++;
   if (i === start || i === le || buf[i] !== SP) {
     if (i < le && buf[i] !== SP) badByte("request", buf, i, "method", "HTTP_BAD_METHOD");
     fail("request", "HTTP_BAD_REQUEST_LINE", `bad request line: ${show(buf, start, le)}`);
   }
   const ts = i + 1;
   let j = ts;
-  while (j < le && TARGET_CHAR[buf[j]] === 1) j++;
+  while (j < le && TARGET_CHAR[buf[j]!] === 1) j++;
   if (j === ts || j === le || buf[j] !== SP) {
     if (j < le && buf[j] !== SP) badByte("request", buf, j, "request-target", "HTTP_BAD_TARGET");
     fail("request", "HTTP_BAD_REQUEST_LINE", `bad request line: ${show(buf, start, le)}`);
@@ -297,7 +299,7 @@ export function parseRequestHead(buf: Uint8Array, limits?: Partial<HeadLimits>):
  *
  * @example Parse a status line and fields
  * ```ts
- * import { parseResponseHead } from "@sluice/net";
+ * import { parseResponseHead } from "@sluice/net/core";
  * const raw = ["HTTP/1.1 404 Not Found", "Content-Length: 0", "", ""].join("\r\n");
  * const head = parseResponseHead(new TextEncoder().encode(raw));
  * console.log(head?.status, head?.reason); // 404 Not Found
@@ -316,12 +318,12 @@ export function parseResponseHead(
     fail("response", "HTTP_BAD_STATUS_LINE", `bad status line: ${show(buf, 0, le)}`);
   }
   const version = parseVersion(buf, 0, 8, "response");
-  const d0 = buf[9], d1 = buf[10], d2 = buf[11];
+  const d0 = buf[9]!, d1 = buf[10]!, d2 = buf[11]!; // le >= 12 checked above
   if (!isDigit(d0) || !isDigit(d1) || !isDigit(d2) || d0 === 0x30 || (le > 12 && buf[12] !== SP)) {
     fail("response", "HTTP_BAD_STATUS_LINE", `bad status code: ${show(buf, 0, le)}`);
   }
   for (let k = 13; k < le; k++) {
-    if (FIELD_CHAR[buf[k]] === 0) badByte("response", buf, k, "reason phrase", "HTTP_BAD_STATUS_LINE");
+    if (FIELD_CHAR[buf[k]!] === 0) badByte("response", buf, k, "reason phrase", "HTTP_BAD_STATUS_LINE");
   }
   return {
     version,

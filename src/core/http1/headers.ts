@@ -15,7 +15,7 @@ let fromParsed: (names: string[], values: string[]) => HttpHeaders;
  *
  * @example Read repeated and single fields
  * ```ts
- * import { parseResponseHead } from "@sluice/net";
+ * import { parseResponseHead } from "@sluice/net/core";
  * const raw = "HTTP/1.1 200 OK\r\nVary: a\r\nvary: b\r\nContent-Length: 0\r\n\r\n";
  * const head = parseResponseHead(new TextEncoder().encode(raw))!;
  * head.headers.get("VARY"); // "a, b"
@@ -24,6 +24,7 @@ let fromParsed: (names: string[], values: string[]) => HttpHeaders;
  */
 export class HttpHeaders {
   #names: string[] = [];
+  /** Parallel to #names: same length, value i belongs to name i. */
   #values: string[] = [];
 
   static {
@@ -68,7 +69,7 @@ export class HttpHeaders {
     for (let i = 0; i < this.#names.length; i++) {
       if (this.#names[i] !== key) continue;
       if (found === null) {
-        found = this.#values[i];
+        found = this.#values[i]!;
         if (key === "set-cookie") return found;
       } else found += ", " + this.#values[i];
     }
@@ -84,7 +85,7 @@ export class HttpHeaders {
   getAll(name: string): string[] {
     const key = name.toLowerCase();
     const out: string[] = [];
-    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === key) out.push(this.#values[i]);
+    for (let i = 0; i < this.#names.length; i++) if (this.#names[i] === key) out.push(this.#values[i]!);
     return out;
   }
 
@@ -104,7 +105,7 @@ export class HttpHeaders {
    * @returns An iterator over the fields.
    */
   *[Symbol.iterator](): IterableIterator<[string, string]> {
-    for (let i = 0; i < this.#names.length; i++) yield [this.#names[i], this.#values[i]];
+    for (let i = 0; i < this.#names.length; i++) yield [this.#names[i]!, this.#values[i]!];
   }
 
   /**
@@ -115,7 +116,7 @@ export class HttpHeaders {
    */
   toHeaders(): Headers {
     const h = new Headers();
-    for (let i = 0; i < this.#names.length; i++) h.append(this.#names[i], this.#values[i]);
+    for (let i = 0; i < this.#names.length; i++) h.append(this.#names[i]!, this.#values[i]!);
     return h;
   }
 }

@@ -12,12 +12,19 @@ import type { BodyKind, Framing } from "./framing.ts";
 import type { HttpHeaders } from "./headers.ts";
 import { type HeadLimits, resolveLimits } from "./head.ts";
 
-/** Options shared by the request and response readers. */
-export interface MessageReaderOptions extends Partial<HeadLimits> {
+/**
+ * Options shared by the request and response readers. An absent or undefined
+ * field takes its default.
+ */
+export interface MessageReaderOptions {
+  /** Largest head in bytes, start line and final empty line included (see {@link HeadLimits}). @default 16384 */
+  maxHeaderBytes?: number | undefined;
+  /** Most header field lines (see {@link HeadLimits}). @default 100 */
+  maxHeaderCount?: number | undefined;
   /** Largest body accepted, in bytes; larger ones fail with `HTTP_BODY_TOO_LARGE` (413). @default 67108864 (64 MiB) */
-  maxBodySize?: number;
+  maxBodySize?: number | undefined;
   /** Initial receive buffer size in bytes; grows as a head or chunk line needs. @default 16384 */
-  bufferCapacity?: number;
+  bufferCapacity?: number | undefined;
 }
 
 /** The head of a message, with how its body is framed. */
@@ -100,7 +107,6 @@ export class MessageReader<H extends { headLength: number }> {
   #eof = false;
   #error: HttpParseError | null = null;
   #chunked: ChunkedDecoder;
-  #pendingEnd = false;
 
   /**
    * @param options Limits and buffer size.

@@ -43,7 +43,7 @@ function frameRequest(head: RequestHead, maxBody: number): Framing {
     }
     for (const v of headers.getAll("transfer-encoding")) {
       for (const c of v.split(",")) {
-        const name = c.split(";")[0].trim().toLowerCase();
+        const name = c.split(";")[0]!.trim().toLowerCase();
         if (name !== "" && name !== "chunked") {
           // RFC 9112 §6.1: a coding the server does not understand gets 501.
           throw new HttpParseError(
@@ -70,7 +70,7 @@ function frameRequest(head: RequestHead, maxBody: number): Framing {
  *
  * @example Detect a WebSocket handshake
  * ```ts
- * import { isUpgradeRequest, parseRequestHead } from "@sluice/net";
+ * import { isUpgradeRequest, parseRequestHead } from "@sluice/net/core";
  * const raw = "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
  * console.log(isUpgradeRequest(parseRequestHead(new TextEncoder().encode(raw))!)); // true
  * ```
@@ -93,7 +93,7 @@ export function isUpgradeRequest(head: RequestHead): boolean {
  *
  * @example Read a POST
  * ```ts
- * import { RequestReader } from "@sluice/net";
+ * import { RequestReader } from "@sluice/net/core";
  * const reader = new RequestReader({ maxBodySize: 1024 });
  * reader.push(new TextEncoder().encode("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"));
  * for (let ev = reader.next(); ev !== null; ev = reader.next()) {

@@ -53,11 +53,11 @@ export interface RequestWriterOptions {
   /** The Host field value: `host` or `host:port` (RFC 9112 §3.2). */
   host: string;
   /** A path prefix for every request, such as "/api/v1". @default "" */
-  basePath?: string;
+  basePath?: string | undefined;
   /** Fields sent with every request (validated once, here). @default {} */
-  defaultHeaders?: HeaderInit;
+  defaultHeaders?: HeaderInit | undefined;
   /** Bodies up to this size are copied behind the head to go out in one write. @default 65536 */
-  inlineBodyBytes?: number;
+  inlineBodyBytes?: number | undefined;
 }
 
 const utf8 = new TextEncoder();
@@ -68,7 +68,12 @@ const FRAMING = new Set(["content-length", "transfer-encoding"]);
 
 function pairs(init: HeaderInit | undefined): [string, string][] {
   if (init === undefined) return [];
-  if (init instanceof Headers) return [...init];
+  if (init instanceof Headers) {
+    // forEach rather than iteration: a user's lib may lack DOM.Iterable.
+    const out: [string, string][] = [];
+    init.forEach((value, name) => out.push([name, value]));
+    return out;
+  }
   if (Symbol.iterator in init) return [...(init as Iterable<[string, string]>)].map(([k, v]) => [k, v]);
   return Object.entries(init);
 }
@@ -123,7 +128,7 @@ function encodeQuery(query: QueryInit): string {
  *
  * @example Encode a JSON POST
  * ```ts
- * import { RequestWriter } from "@sluice/net";
+ * import { RequestWriter } from "@sluice/net/core";
  * const writer = new RequestWriter({ host: "api.example.com", basePath: "/v1" });
  * const req = writer.post("/items", { body: { json: { name: "x" } }, query: { dry: true } });
  * console.log(new TextDecoder().decode(req.head).split("\r\n")[0]); // POST /v1/items?dry=true HTTP/1.1

@@ -84,7 +84,7 @@ function frameResponse(head: ResponseHead, method: string, maxBody: number): Fra
  *
  * @example Read one response
  * ```ts
- * import { ResponseReader } from "@sluice/net";
+ * import { ResponseReader } from "@sluice/net/core";
  * const reader = new ResponseReader();
  * reader.expect("GET");
  * reader.push(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"));

@@ -13,11 +13,11 @@ export interface FrameReaderOptions {
   /** Which side this reader is on: a server reads masked frames, a client unmasked ones. */
   role: "client" | "server";
   /** Largest message (all fragments together) accepted, in bytes; larger ones fail with 1009. @default 67108864 (64 MiB) */
-  maxMessageSize?: number;
+  maxMessageSize?: number | undefined;
   /** Initial size of the receive buffer in bytes; it grows up to what one message needs. @default 65536 */
-  bufferCapacity?: number;
+  bufferCapacity?: number | undefined;
   /** Most fragments one message may have; more fail with 1009. @default 1024 */
-  maxFragments?: number;
+  maxFragments?: number | undefined;
 }
 
 const OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa;
@@ -57,7 +57,7 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
  *
  * @example Read frames from a socket without copying
  * ```ts
- * import { FrameReader } from "@sluice/net";
+ * import { FrameReader } from "@sluice/net/core";
  * const reader = new FrameReader({ role: "client", maxMessageSize: 1 << 20 });
  * // with a BYOB-capable source: read into reader.spare(), then reader.filled(n)
  * const frame = new Uint8Array([0x82, 0x03, 1, 2, 3]);
@@ -332,7 +332,7 @@ export class FrameReader {
       this.#need = 2;
       return false;
     }
-    const b0 = src[pos], b1 = src[pos + 1];
+    const b0 = src[pos]!, b1 = src[pos + 1]!;
     const fin = (b0 & 0x80) !== 0;
     const opcode = b0 & 0x0f;
     const masked = (b1 & 0x80) !== 0;
@@ -404,12 +404,12 @@ export class FrameReader {
       return false;
     }
     let len = len7;
-    if (len7 === 126) len = (src[pos + 2] << 8) | src[pos + 3];
+    if (len7 === 126) len = (src[pos + 2]! << 8) | src[pos + 3]!;
     else if (len7 === 127) {
-      const hi =
-        ((src[pos + 2] << 24) | (src[pos + 3] << 16) | (src[pos + 4] << 8) | src[pos + 5]) >>> 0;
-      const lo =
-        ((src[pos + 6] << 24) | (src[pos + 7] << 16) | (src[pos + 8] << 8) | src[pos + 9]) >>> 0;
+      const hi = ((src[pos + 2]! << 24) | (src[pos + 3]! << 16) | (src[pos + 4]! << 8) |
+        src[pos + 5]!) >>> 0;
+      const lo = ((src[pos + 6]! << 24) | (src[pos + 7]! << 16) | (src[pos + 8]! << 8) |
+        src[pos + 9]!) >>> 0;
       if (hi >= 0x80000000) {
         throw this.#fail(
           "WS_LENGTH_TOP_BIT",
@@ -539,7 +539,7 @@ export class FrameReader {
         "close frame payload of 1 byte (RFC 6455 §5.5.1)",
       );
     }
-    const code = (data[0] << 8) | data[1];
+    const code = (data[0]! << 8) | data[1]!;
     if (!isValidCloseCode(code)) {
       throw this.#fail("WS_INVALID_CLOSE_CODE", 1002, `invalid close code ${code} (RFC 6455 §7.4)`);
     }

@@ -12,12 +12,12 @@ export interface FrameWriterOptions {
   /** Which side this writer is on: a client masks every frame, a server never does. */
   role: "client" | "server";
   /** Split data messages into frames of at most this many payload bytes. @default Infinity (no fragmentation) */
-  maxFrameSize?: number;
+  maxFrameSize?: number | undefined;
   /**
    * Source of mask keys: fills the array with random bytes. Only a client uses
    * it; override for deterministic tests. @default crypto.getRandomValues
    */
-  random?: (bytes: Uint8Array) => void;
+  random?: ((bytes: Uint8Array) => void) | undefined;
 }
 
 /** Frame opcodes by name, for {@link FrameWriter.header} and {@link FrameWriter.frameInto}. */
@@ -68,7 +68,7 @@ function utf8Length(s: string): number {
  *
  * @example Encode and send
  * ```ts
- * import { FrameWriter } from "@sluice/net";
+ * import { FrameWriter } from "@sluice/net/core";
  * const writer = new FrameWriter({ role: "client" });
  * const bytes = writer.text("hello"); // one masked text frame
  * const closing = writer.close(1000, "bye");
@@ -127,7 +127,7 @@ export class FrameWriter {
       if (i === len) {
         this.#writeHeader(out, 0, 0x1, len, true);
         if (this.#mask) {
-          for (let j = 0; j < len; j++) out[hl + j] ^= out[hl - 4 + (j & 3)];
+          for (let j = 0; j < len; j++) out[hl + j]! ^= out[hl - 4 + (j & 3)]!;
         }
         return out;
       }
@@ -266,7 +266,7 @@ export class FrameWriter {
     const out = buf.bytes, at = buf.end, p = at + hl;
     this.#writeHeader(out, at, op, len, true);
     if (len <= SMALL_COPY && this.#mask) {
-      for (let i = 0; i < len; i++) out[p + i] = payload[i] ^ out[p - 4 + (i & 3)];
+      for (let i = 0; i < len; i++) out[p + i] = payload[i]! ^ out[p - 4 + (i & 3)]!;
     } else {
       out.set(payload, p);
       if (this.#mask) maskInPlace(out, p, p + len, out, p - 4, 0, buf.words);
@@ -362,7 +362,7 @@ export class FrameWriter {
       keys = this.#refillKeys();
       kp = 0;
     }
-    const k0 = keys[kp], k1 = keys[kp + 1], k2 = keys[kp + 2], k3 = keys[kp + 3];
+    const k0 = keys[kp]!, k1 = keys[kp + 1]!, k2 = keys[kp + 2]!, k3 = keys[kp + 3]!;
     this.#keyPos = kp + 4;
     out[2] = k0;
     out[3] = k1;
@@ -370,12 +370,12 @@ export class FrameWriter {
     out[5] = k3;
     let i = 0;
     for (; i + 3 < len; i += 4) {
-      out[6 + i] = data[i] ^ k0;
-      out[7 + i] = data[i + 1] ^ k1;
-      out[8 + i] = data[i + 2] ^ k2;
-      out[9 + i] = data[i + 3] ^ k3;
+      out[6 + i] = data[i]! ^ k0;
+      out[7 + i] = data[i + 1]! ^ k1;
+      out[8 + i] = data[i + 2]! ^ k2;
+      out[9 + i] = data[i + 3]! ^ k3;
     }
-    for (; i < len; i++) out[6 + i] = data[i] ^ out[2 + (i & 3)];
+    for (; i < len; i++) out[6 + i] = data[i]! ^ out[2 + (i & 3)]!;
     return out;
   }
 
@@ -427,10 +427,10 @@ export class FrameWriter {
     if (this.#mask) {
       if (this.#keyPos === this.#keys.length) this.#refillKeys();
       const k = this.#keys, i = this.#keyPos;
-      out[p] = k[i];
-      out[p + 1] = k[i + 1];
-      out[p + 2] = k[i + 2];
-      out[p + 3] = k[i + 3];
+      out[p] = k[i]!;
+      out[p + 1] = k[i + 1]!;
+      out[p + 2] = k[i + 2]!;
+      out[p + 3] = k[i + 3]!;
       this.#keyPos = i + 4;
     }
   }

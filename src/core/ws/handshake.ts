@@ -74,7 +74,7 @@ function hasToken(value: string | null, token: string): boolean {
  *
  * @example The RFC's own example
  * ```ts
- * import { computeAccept } from "@sluice/net";
+ * import { computeAccept } from "@sluice/net/core";
  * computeAccept("dGhlIHNhbXBsZSBub25jZQ=="); // "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
  * ```
  */
@@ -87,15 +87,15 @@ export interface ClientHandshakeOptions {
   /** The `Host` header value: hostname, and `:port` when not the scheme's default. */
   host: string;
   /** The request target: path and query, starting with "/". @default "/" */
-  path?: string;
+  path?: string | undefined;
   /** Subprotocols to offer, in order of preference; each must be a token. @default [] */
-  protocols?: readonly string[];
+  protocols?: readonly string[] | undefined;
   /** The `Origin` header, for servers that check it. @default none */
-  origin?: string;
+  origin?: string | undefined;
   /** Extra header fields (not the handshake's own). @default none */
-  headers?: HeaderInit;
+  headers?: HeaderInit | undefined;
   /** Random source for the key. @default crypto.getRandomValues */
-  random?: (bytes: Uint8Array) => void;
+  random?: ((bytes: Uint8Array) => void) | undefined;
 }
 
 /** A client handshake in progress: the bytes to send, and what the answer must match. */
@@ -121,7 +121,7 @@ export interface ClientHandshake {
  *
  * @example
  * ```ts
- * import { buildClientHandshake } from "@sluice/net";
+ * import { buildClientHandshake } from "@sluice/net/core";
  * const hs = buildClientHandshake({ host: "example.com", path: "/feed", protocols: ["v2"] });
  * // write hs.request to the socket, parse the response head, then:
  * // validateServerHandshake(responseHead, hs)
@@ -192,7 +192,7 @@ export interface HandshakeResult {
  *
  * @example
  * ```ts
- * import { buildClientHandshake, parseResponseHead, validateServerHandshake } from "@sluice/net";
+ * import { buildClientHandshake, parseResponseHead, validateServerHandshake } from "@sluice/net/core";
  * const hs = buildClientHandshake({ host: "localhost" });
  * const raw = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
  *   `Sec-WebSocket-Accept: ${hs.expectedAccept}\r\n\r\n`;
@@ -292,7 +292,7 @@ export interface UpgradeRequest {
  *
  * @example
  * ```ts
- * import { buildAcceptResponse, parseRequestHead, parseUpgradeRequest } from "@sluice/net";
+ * import { buildAcceptResponse, parseRequestHead, parseUpgradeRequest } from "@sluice/net/core";
  * const raw = "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
  *   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
  * const req = parseUpgradeRequest(parseRequestHead(new TextEncoder().encode(raw))!);
@@ -352,7 +352,7 @@ export function parseUpgradeRequest(head: RequestHead): UpgradeRequest {
     );
   }
   const keys = h.getAll("sec-websocket-key");
-  const nonce = keys.length === 1 ? base64Decode(keys[0]) : null;
+  const nonce = keys.length === 1 ? base64Decode(keys[0]!) : null;
   if (nonce === null || nonce.length !== 16) {
     fail(
       "WS_UPGRADE_KEY",
@@ -371,7 +371,7 @@ export function parseUpgradeRequest(head: RequestHead): UpgradeRequest {
     path: head.target,
     host: host as string,
     origin: h.get("origin"),
-    key: keys[0],
+    key: keys[0]!, // exactly one: checked with the nonce above
     protocols,
     extensions: list(h.get("sec-websocket-extensions")),
     headers: h,
@@ -381,9 +381,9 @@ export function parseUpgradeRequest(head: RequestHead): UpgradeRequest {
 /** Options for {@link buildAcceptResponse}. */
 export interface AcceptOptions {
   /** The subprotocol to select; must be one the client offered. @default none */
-  protocol?: string;
+  protocol?: string | undefined;
   /** Extra response header fields. @default none */
-  headers?: HeaderInit;
+  headers?: HeaderInit | undefined;
 }
 
 /**
@@ -396,7 +396,7 @@ export interface AcceptOptions {
  *
  * @example
  * ```ts
- * import { buildAcceptResponse, type UpgradeRequest } from "@sluice/net";
+ * import { buildAcceptResponse, type UpgradeRequest } from "@sluice/net/core";
  * function accept(req: UpgradeRequest): Uint8Array {
  *   const protocol = req.protocols.includes("v2") ? "v2" : undefined;
  *   return buildAcceptResponse(req, { protocol });
@@ -432,11 +432,11 @@ export function buildAcceptResponse(
 /** Options for {@link buildRejectResponse}. */
 export interface RejectOptions {
   /** The reason phrase. @default a standard phrase for common statuses */
-  reason?: string;
+  reason?: string | undefined;
   /** Extra header fields (e.g. `Sec-WebSocket-Version: 13` for a 426). @default none */
-  headers?: HeaderInit;
+  headers?: HeaderInit | undefined;
   /** A short body (UTF-8 text, sent as text/plain). @default "" */
-  body?: string;
+  body?: string | undefined;
 }
 
 const PHRASES: Record<number, string> = {
@@ -463,7 +463,7 @@ const PHRASES: Record<number, string> = {
  *
  * @example Refuse with what a HandshakeError says
  * ```ts
- * import { buildRejectResponse, HandshakeError } from "@sluice/net";
+ * import { buildRejectResponse, HandshakeError } from "@sluice/net/core";
  * const err = new HandshakeError("WS_UPGRADE_WS_VERSION", "only 13", { status: 426, headers: new Headers({ "sec-websocket-version": "13" }) });
  * const bytes = buildRejectResponse(err.status, { headers: err.headers, body: err.message });
  * ```

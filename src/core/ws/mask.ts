@@ -46,11 +46,11 @@ export function maskInPlace(
     i = start + ((4 - ((base + start) & 3)) & 3);
     maskBytesInPlace(data, start, i, key, keyOffset, phase);
     const p0 = (phase + i - start) & 3;
-    keyBytes[0] = key[keyOffset + (p0 & 3)];
-    keyBytes[1] = key[keyOffset + ((p0 + 1) & 3)];
-    keyBytes[2] = key[keyOffset + ((p0 + 2) & 3)];
-    keyBytes[3] = key[keyOffset + ((p0 + 3) & 3)];
-    const w = keyWord[0];
+    keyBytes[0] = key[keyOffset + (p0 & 3)]!;
+    keyBytes[1] = key[keyOffset + ((p0 + 1) & 3)]!;
+    keyBytes[2] = key[keyOffset + ((p0 + 2) & 3)]!;
+    keyBytes[3] = key[keyOffset + ((p0 + 3) & 3)]!;
+    const w = keyWord[0]!;
     const n = (end - i) >>> 2;
     if (n > 0) {
       if (words !== undefined) xorWords(words, (base + i) >>> 2, n, w);
@@ -70,13 +70,13 @@ function maskBytesInPlace(
   keyOffset: number,
   phase: number,
 ): void {
-  const k0 = key[keyOffset],
-    k1 = key[keyOffset + 1],
-    k2 = key[keyOffset + 2],
-    k3 = key[keyOffset + 3];
+  const k0 = key[keyOffset]!,
+    k1 = key[keyOffset + 1]!,
+    k2 = key[keyOffset + 2]!,
+    k3 = key[keyOffset + 3]!;
   for (let i = start; i < end; i++) {
     const p = (phase + i - start) & 3;
-    data[i] ^= p === 0 ? k0 : p === 1 ? k1 : p === 2 ? k2 : k3;
+    data[i]! ^= p === 0 ? k0 : p === 1 ? k1 : p === 2 ? k2 : k3;
   }
 }
 
@@ -88,14 +88,14 @@ function xorWords(words: Uint32Array, first: number, n: number, w: number): void
   let j = first;
   const last = first + n;
   for (const last8 = first + (n & ~7); j < last8; j += 8) {
-    words[j] ^= w;
-    words[j + 1] ^= w;
-    words[j + 2] ^= w;
-    words[j + 3] ^= w;
-    words[j + 4] ^= w;
-    words[j + 5] ^= w;
-    words[j + 6] ^= w;
-    words[j + 7] ^= w;
+    words[j]! ^= w;
+    words[j + 1]! ^= w;
+    words[j + 2]! ^= w;
+    words[j + 3]! ^= w;
+    words[j + 4]! ^= w;
+    words[j + 5]! ^= w;
+    words[j + 6]! ^= w;
+    words[j + 7]! ^= w;
   }
-  for (; j < last; j++) words[j] ^= w;
+  for (; j < last; j++) words[j]! ^= w;
 }

@@ -57,7 +57,7 @@ export interface CloseMessage {
  *
  * @example Switch on the type
  * ```ts
- * import type { Message } from "@sluice/net";
+ * import type { Message } from "@sluice/net/core";
  * function describe(msg: Message): string {
  *   switch (msg.type) {
  *     case "text": return `text ${msg.text}`;
@@ -79,7 +79,7 @@ export type Message = TextMessage | BinaryMessage | PingMessage | PongMessage | 
  *
  * @example Keep messages in an array
  * ```ts
- * import { FrameReader, retainMessage, type Message } from "@sluice/net";
+ * import { FrameReader, retainMessage, type Message } from "@sluice/net/core";
  * const reader = new FrameReader({ role: "client" });
  * reader.push(new Uint8Array([0x82, 0x02, 0x01, 0x02]));
  * const kept: Message[] = [];
@@ -99,7 +99,7 @@ export function retainMessage<M extends Message>(message: M): M {
  *
  * @example
  * ```ts
- * import { CloseCode } from "@sluice/net";
+ * import { CloseCode } from "@sluice/net/core";
  * console.log(CloseCode.MessageTooBig); // 1009
  * ```
  */
@@ -149,7 +149,7 @@ export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
  *
  * @example
  * ```ts
- * import { isValidCloseCode } from "@sluice/net";
+ * import { isValidCloseCode } from "@sluice/net/core";
  * isValidCloseCode(1000); // true
  * isValidCloseCode(1005); // false
  * ```

@@ -32,7 +32,7 @@ export function sha1(data: Uint8Array): Uint8Array {
   let h0 = 0x67452301, h1 = 0xefcdab89, h2 = 0x98badcfe, h3 = 0x10325476, h4 = 0xc3d2e1f0;
   for (let off = 0; off < total; off += 64) {
     for (let t = 0; t < 16; t++) W[t] = dv.getUint32(off + t * 4);
-    for (let t = 16; t < 80; t++) W[t] = rotl(W[t - 3] ^ W[t - 8] ^ W[t - 14] ^ W[t - 16], 1);
+    for (let t = 16; t < 80; t++) W[t] = rotl(W[t - 3]! ^ W[t - 8]! ^ W[t - 14]! ^ W[t - 16]!, 1);
     let a = h0, b = h1, c = h2, d = h3, e = h4;
     for (let t = 0; t < 80; t++) {
       let f: number, k: number;
@@ -49,7 +49,7 @@ export function sha1(data: Uint8Array): Uint8Array {
         f = b ^ c ^ d;
         k = 0xca62c1d6;
       }
-      const tmp = (rotl(a, 5) + f + e + k + W[t]) | 0;
+      const tmp = (rotl(a, 5) + f + e + k + W[t]!) | 0;
       e = d;
       d = c;
       c = rotl(b, 30);
@@ -84,17 +84,17 @@ export function base64(bytes: Uint8Array): string {
   let out = "";
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63] + ALPHABET[(n >>> 6) & 63] +
-      ALPHABET[n & 63];
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]! +
+      ALPHABET[n & 63]!;
   }
   const rest = bytes.length - i;
   if (rest === 1) {
-    const n = bytes[i] << 16;
-    out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63] + "==";
+    const n = bytes[i]! << 16;
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + "==";
   } else if (rest === 2) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
-    out += ALPHABET[n >>> 18] + ALPHABET[(n >>> 12) & 63] + ALPHABET[(n >>> 6) & 63] + "=";
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += ALPHABET[n >>> 18]! + ALPHABET[(n >>> 12) & 63]! + ALPHABET[(n >>> 6) & 63]! + "=";
   }
   return out;
 }
@@ -113,7 +113,7 @@ export function base64Decode(text: string): Uint8Array | null {
   for (let i = 0; i < text.length; i += 4) {
     let n = 0;
     for (let j = 0; j < 4; j++) {
-      const ch = text[i + j];
+      const ch = text[i + j]!;
       let v: number;
       if (ch === "=" && i + 4 === text.length && j >= 4 - pad) v = 0;
       else {

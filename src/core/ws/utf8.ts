@@ -38,12 +38,12 @@ export class Utf8Validator {
     let need = this.#need, lo = this.#lo, hi = this.#hi;
     let i = start;
     while (i < end) {
-      const b = bytes[i];
+      const b = bytes[i]!;
       if (need === 0) {
         if (b < 0x80) {
           i++;
           // ASCII run: the common case, kept in a tight loop.
-          while (i < end && bytes[i] < 0x80) i++;
+          while (i < end && bytes[i]! < 0x80) i++;
           continue;
         }
         if (b >= 0xc2 && b <= 0xdf) {

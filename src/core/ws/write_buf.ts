@@ -19,7 +19,7 @@ const encoder = new TextEncoder();
  *
  * @example Build a text payload in place and frame it
  * ```ts
- * import { FrameWriter, WriteBuf } from "@sluice/net";
+ * import { FrameWriter, WriteBuf } from "@sluice/net/core";
  * const buf = new WriteBuf();
  * buf.writeText('{"op":"subscribe","channel":"trades"}');
  * const frame = new FrameWriter({ role: "client" }).frameInto(buf, "text");
