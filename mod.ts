@@ -1,19 +1,34 @@
 /**
- * sluice — low-latency WebSocket (RFC 6455), HTTP/1.1 and TLS primitives for
- * Deno, Bun and Node.
+ * sluice — low-latency WebSocket (RFC 6455), HTTP/1.1 and TLS for Deno, Bun
+ * and Node: the application entry point.
  *
- * The core is a sans-IO codec (bytes in, messages out, no sockets) that runs
- * anywhere a `Uint8Array` exists. Runtime transports wrap `Deno.connect`, Bun
- * sockets and `node:net`/`node:tls` as Web Streams, and the clients and
- * servers are built on those streams, so the same code runs on every runtime.
+ * It holds what an application uses: a WebSocket client and server, the
+ * resilient {@link WebSocketClient} (reconnects, handshakes, a bounded send
+ * queue), a keep-alive {@link RestClient}, raw TCP/TLS streams
+ * ({@link connect}, {@link listen}) and the error classes. Each runtime loads
+ * only its own socket adapter, on first use.
  *
- * @example Decode a frame
+ * Other doors: `@sluice/net/core` has the pure codecs (frames, handshakes,
+ * HTTP/1.1 heads and bodies) for bringing your own I/O, and `@sluice/net/node`
+ * attaches WebSockets to a `node:http` server.
+ *
+ * @example Echo server and client
  * ```ts
- * import { FrameReader } from "@sluice/net";
- * const reader = new FrameReader({ role: "client" });
- * reader.push(new Uint8Array([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]));
- * const msg = reader.next();
- * if (msg?.type === "text") console.log(msg.text); // "Hello"
+ * import { connectWebSocket, serveWebSocket } from "@sluice/net";
+ *
+ * const server = await serveWebSocket({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: async (ws) => {
+ *     for await (const msg of ws) if (msg.type === "text") await ws.sendText(msg.text);
+ *   },
+ * });
+ * const ws = await connectWebSocket(`ws://127.0.0.1:${server.addr.port}/`);
+ * await ws.sendText("hello");
+ * const reply = await ws.recv();
+ * if (reply?.type === "text") console.log(reply.text); // "hello"
+ * await ws.close();
+ * await server.close();
  * ```
  *
  * @module
@@ -37,28 +52,7 @@ export type {
   SluiceErrorOptions,
 } from "./src/core/errors.ts";
 
-// -- WebSocket codec (src/core/ws)
-export { FrameReader } from "./src/core/ws/frame_reader.ts";
-export type { FrameReaderOptions } from "./src/core/ws/frame_reader.ts";
-export { FrameWriter } from "./src/core/ws/frame_writer.ts";
-export type { DataOpcode, FrameWriterOptions } from "./src/core/ws/frame_writer.ts";
-export { WriteBuf } from "./src/core/ws/write_buf.ts";
-export {
-  buildAcceptResponse,
-  buildClientHandshake,
-  buildRejectResponse,
-  computeAccept,
-  parseUpgradeRequest,
-  validateServerHandshake,
-} from "./src/core/ws/handshake.ts";
-export type {
-  AcceptOptions,
-  ClientHandshake,
-  ClientHandshakeOptions,
-  HandshakeResult,
-  RejectOptions,
-  UpgradeRequest,
-} from "./src/core/ws/handshake.ts";
+// -- messages and close codes (shared with @sluice/net/core)
 export { CloseCode, isValidCloseCode, retainMessage } from "./src/core/ws/message.ts";
 export type {
   BinaryMessage,
@@ -70,38 +64,11 @@ export type {
   TextMessage,
 } from "./src/core/ws/message.ts";
 
-// -- HTTP/1.1 codec (src/core/http1)
-export {
-  DEFAULT_HEAD_LIMITS,
-  HttpHeaders,
-  parseRequestHead,
-  parseResponseHead,
-} from "./src/core/http1/head.ts";
-export type { HeadLimits, RequestHead, ResponseHead } from "./src/core/http1/head.ts";
-export { encodeChunk, LAST_CHUNK } from "./src/core/http1/chunked.ts";
-export type { BodyKind } from "./src/core/http1/framing.ts";
-export { ResponseReader } from "./src/core/http1/response_reader.ts";
-export type {
-  DataEvent,
-  EndEvent,
-  HeadEvent,
-  InformationalEvent,
-  MessageReaderOptions,
-  ResponseEvent,
-  ResponseReaderOptions,
-  TrailersEvent,
-} from "./src/core/http1/response_reader.ts";
-export { isUpgradeRequest, RequestReader } from "./src/core/http1/request_reader.ts";
-export type { RequestEvent, RequestReaderOptions } from "./src/core/http1/request_reader.ts";
-export { RequestWriter } from "./src/core/http1/request_writer.ts";
-export type {
-  BodyInit,
-  EncodedRequest,
-  HeaderInit,
-  QueryInit,
-  RequestInit,
-  RequestWriterOptions,
-} from "./src/core/http1/request_writer.ts";
+// -- HTTP types the clients and the server take and give (codecs: @sluice/net/core)
+export { HttpHeaders } from "./src/core/http1/head.ts";
+export type { HeadLimits } from "./src/core/http1/head.ts";
+export type { BodyInit, HeaderInit, QueryInit } from "./src/core/http1/request_writer.ts";
+export type { UpgradeRequest } from "./src/core/ws/handshake.ts";
 
 // -- transports (src/transports)
 export {

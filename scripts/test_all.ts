@@ -9,13 +9,17 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 const RUNTIME_TIMEOUT_MS = 8 * 60_000;
 const CHECK_TIMEOUT_MS = 4 * 60_000;
+/** The package's entry points (deno.json `exports`), checked and doc-linted one by one. */
+const ENTRY_POINTS = Object.values(
+  JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports as Record<string, string>,
+);
 
 interface RunResult {
   code: number;
@@ -57,6 +61,14 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<RunResult>
       resolve({ code: 127, output: String(err), timedOut });
     });
   });
+}
+
+/** Every `.ts` file under `dir`, relative to the repo root. */
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts"))
+    .sort()
+    .map((f) => relative(root, join(dir, f)));
 }
 
 function findTests(dir: string, filters: string[]): string[] {
@@ -122,13 +134,34 @@ async function main(): Promise<number> {
   if (!skipChecks) {
     const checks: [string, string, string[]][] = [
       ["tsc --noEmit", bin("tsc"), ["--noEmit", "-p", "."]],
-      ["deno check", bin("deno"), ["check", "mod.ts", "src/node.ts", "examples/", "bench/", "scripts/"]],
+      // The shipped sources under the strictest flags users turn on (Bun and
+      // source-loading users' tsc checks our .ts files with their own flags).
+      ["tsc strict sources", bin("tsc"), ["--noEmit", "-p", "tsconfig.strict.json"]],
+      ["deno check", bin("deno"), [
+        "check",
+        ...ENTRY_POINTS,
+        "examples/",
+        "bench/",
+        "scripts/",
+      ]],
+      // Every JSDoc example and every README code block compiles.
+      ["deno check --doc-only", bin("deno"), ["check", "--doc-only", "README.md", ...sourceFiles(join(root, "src"))]],
       ["deno lint", bin("deno"), ["lint"]],
-      ["deno doc --lint", bin("deno"), ["doc", "--lint", "mod.ts", "src/node.ts"]],
+      // Each entry point on its own, as JSR documents it. --no-npm: the sources
+      // import no npm package, and without it deno doc also reads the
+      // @types/node that package.json lists (59 spurious resolution warnings).
+      ...ENTRY_POINTS.map((e): [string, string, string[]] => [
+        `deno doc --lint ${e}`,
+        bin("deno"),
+        ["doc", "--lint", "--no-npm", e],
+      ]),
+      ["manifests agree", process.execPath, ["--import", "tsx", "scripts/check_package.ts"]],
     ];
     for (const [label, cmd, args] of checks) {
       const r = await run(cmd, args, CHECK_TIMEOUT_MS);
       if (r.code !== 0) problems.push(`${label} failed (exit ${r.code})`);
+      // A check is clean only without warnings too (deno prints them and exits 0).
+      else if (/^\S*Warning/m.test(r.output)) problems.push(`${label} printed warnings`);
     }
   }
 

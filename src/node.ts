@@ -32,3 +32,26 @@ export type {
 } from "./server/node_http.ts";
 export { wrapUpgradeSocket } from "./transports/node_upgrade.ts";
 export type { UpgradeSocketOptions } from "./transports/node_upgrade.ts";
+
+// Types the adapter takes and gives, so this entry point documents on its own;
+// they are the same types the main entry point exports.
+export type { HeaderInit } from "./core/http1/request_writer.ts";
+export type { HttpHeaders } from "./core/http1/headers.ts";
+export type { UpgradeRequest } from "./core/ws/handshake.ts";
+export type {
+  BinaryMessage,
+  CloseMessage,
+  Message,
+  PingMessage,
+  PongMessage,
+  TextMessage,
+} from "./core/ws/message.ts";
+export type {
+  AcceptedWebSocket,
+  AcceptWebSocketOptions,
+  UpgradeDecision,
+  UpgradeInfo,
+} from "./server/accept.ts";
+export type { ChunkIO, ChunkSink, Connection, NetAddr } from "./transports/types.ts";
+export type { WebSocketOptions } from "./ws/connection.ts";
+export type { CloseInfo, WebSocketConnection } from "./ws/types.ts";
