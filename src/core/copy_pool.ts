@@ -31,18 +31,62 @@ let offset = 0;
  * @returns A new view holding the same bytes.
  */
 export function copyBytes(src: Uint8Array): Uint8Array {
-  const n = src.length;
-  if (n >= OWN_BUFFER_FROM) {
-    const out = new Uint8Array(new ArrayBuffer(n));
-    out.set(src);
-    return out;
-  }
+  const out = allocBytes(src.length);
+  out.set(src);
+  return out;
+}
+
+/**
+ * `n` fresh bytes nothing else writes to, from the same slabs as
+ * {@link copyBytes} (small ones: no allocation of their own, nothing for the
+ * runtime's allocator to fragment). Their contents are zero.
+ *
+ * @param n The length.
+ * @returns A new view.
+ */
+export function allocBytes(n: number): Uint8Array {
+  if (n >= OWN_BUFFER_FROM) return new Uint8Array(new ArrayBuffer(n));
   if (offset + n > SLAB) {
     slab = new ArrayBuffer(SLAB);
     offset = 0;
   }
   const out = new Uint8Array(slab, offset, n);
-  out.set(src);
   offset = (offset + n + 7) & ~7; // keep every copy 8-byte aligned
+  return out;
+}
+
+/**
+ * One independent copy of the first `count` items' bytes, end to end, from
+ * the same slabs as {@link copyBytes}: many small frames become one write.
+ *
+ * @param items Where the pieces are.
+ * @param count How many of the first items to join.
+ * @param total Their byte count together.
+ * @param bytesOf The bytes of an item.
+ * @returns A new view holding the joined bytes.
+ */
+export function gatherBytes<T>(
+  items: readonly T[],
+  count: number,
+  total: number,
+  bytesOf: (item: T) => Uint8Array,
+): Uint8Array {
+  let out: Uint8Array;
+  if (total >= OWN_BUFFER_FROM) out = new Uint8Array(new ArrayBuffer(total));
+  else {
+    if (offset + total > SLAB) {
+      slab = new ArrayBuffer(SLAB);
+      offset = 0;
+    }
+    out = new Uint8Array(slab, offset, total);
+    offset = (offset + total + 7) & ~7;
+  }
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const b = bytesOf(items[i]!);
+    if (b.length <= 16) for (let j = 0; j < b.length; j++) out[at + j] = b[j]!;
+    else out.set(b, at);
+    at += b.length;
+  }
   return out;
 }

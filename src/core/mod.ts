@@ -101,6 +101,8 @@ export type {
 } from "./http1/response_reader.ts";
 export { isUpgradeRequest, RequestReader } from "./http1/request_reader.ts";
 export type { RequestEvent, RequestReaderOptions } from "./http1/request_reader.ts";
+export { buildResponseHead, isBodylessStatus } from "./http1/response_writer.ts";
+export type { ResponseBody, ResponseHeadInit } from "./http1/response_writer.ts";
 export { RequestWriter } from "./http1/request_writer.ts";
 export type {
   BodyInit,

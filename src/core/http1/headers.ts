@@ -152,9 +152,13 @@ export function assertHeader(name: string, value: string): void {
   }
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a || c === 0x00 || c > 0xff) {
+    // RFC 9110 §5.5: field values are visible characters, spaces and tabs
+    // (and obs-text); CR, LF and NUL would also inject fields or end the head.
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) {
       throw new TypeError(
-        `header ${name} has a CR, LF, NUL or non-latin1 character: got ${JSON.stringify(value)}`,
+        `header ${name} has a control character (CR, LF, NUL…) or a non-latin1 character: got ${
+          JSON.stringify(value)
+        }`,
       );
     }
   }

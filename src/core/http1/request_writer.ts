@@ -78,7 +78,15 @@ function pairs(init: HeaderInit | undefined): [string, string][] {
   return Object.entries(init);
 }
 
-function fieldLines(init: HeaderInit | undefined, seen: Set<string>): string {
+/**
+ * Field lines for a head being written: every name and value checked (no CR,
+ * LF or NUL: nothing can be injected), framing fields refused (the writer sets
+ * them from the body), each lower-cased name added to `seen`. Shared by the
+ * request and response writers.
+ *
+ * @throws {TypeError} Naming the bad field.
+ */
+export function fieldLines(init: HeaderInit | undefined, seen: Set<string>): string {
   let out = "";
   for (const [name, value] of pairs(init)) {
     if (typeof name !== "string" || typeof value !== "string") {

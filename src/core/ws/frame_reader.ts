@@ -4,6 +4,7 @@
  * @module
  */
 import { ProtocolError } from "../errors.ts";
+import { giveBuffer, MIN_POOLED_BYTES, type PooledBuffer, takeBuffer } from "../buf_pool.ts";
 import { maskInPlace } from "./mask.ts";
 import { isValidCloseCode, type Message } from "./message.ts";
 import { Utf8Validator } from "./utf8.ts";
@@ -14,14 +15,22 @@ export interface FrameReaderOptions {
   role: "client" | "server";
   /** Largest message (all fragments together) accepted, in bytes; larger ones fail with 1009. @default 67108864 (64 MiB) */
   maxMessageSize?: number | undefined;
-  /** Initial size of the receive buffer in bytes; it grows up to what one message needs. @default 65536 */
+  /**
+   * Largest view {@link FrameReader.spare} offers for streaming reads, in
+   * bytes. The receive buffer itself comes from a pool shared by all readers
+   * only while bytes wait in it (it grows up to what one message needs) and
+   * goes back once the reader is empty, so an idle reader holds none.
+   * @default 65536
+   */
   bufferCapacity?: number | undefined;
   /** Most fragments one message may have; more fail with 1009. @default 1024 */
   maxFragments?: number | undefined;
 }
 
 const OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa;
-const MIN_SPARE = 4096;
+/** The smallest spare() view, and the read size of an idle connection. */
+const MIN_SPARE = MIN_POOLED_BYTES;
+const EMPTY = new Uint8Array(0);
 /** Chunks at least this long are parsed where they are; shorter ones are copied. */
 const BORROW_FROM = 1024;
 /** A chunk pushed behind a partial frame is copied whole below this size, lazily from it. */
@@ -73,10 +82,17 @@ export class FrameReader {
   readonly #maxMessage: number;
   readonly #maxFragments: number;
 
-  #buf: Uint8Array;
-  #words: Uint32Array;
+  /**
+   * The own buffer, taken from the shared pool only while bytes must wait in
+   * it (a partial frame, a fragmented message, small chunks) and given back
+   * once it is empty, so an idle reader holds no memory.
+   */
+  #own: PooledBuffer | null = null;
+  #buf: Uint8Array = EMPTY;
+  /** The own buffer's word view, fetched when masked bytes are first unmasked in it. */
+  #words: Uint32Array | null = null;
   /** Bytes being parsed: `#buf`, or a chunk borrowed from `push()`. */
-  #src: Uint8Array;
+  #src: Uint8Array = EMPTY;
   #srcWordsOf: Uint8Array | null = null;
   #srcWords: Uint32Array | undefined = undefined;
   #pos = 0;
@@ -99,7 +115,11 @@ export class FrameReader {
   #asmLen = 0;
   #fragments = 0;
 
-  readonly #utf8 = new Utf8Validator();
+  /** Made for the first text message validated incrementally (most never are). */
+  #utf8Validator: Utf8Validator | null = null;
+  get #utf8(): Utf8Validator {
+    return this.#utf8Validator ??= new Utf8Validator();
+  }
   /** Whether the current text message is being validated incrementally. */
   #streaming = false;
 
@@ -128,15 +148,31 @@ export class FrameReader {
     this.#server = options.role === "server";
     this.#maxMessage = positiveInt("maxMessageSize", options.maxMessageSize, 64 * 1024 * 1024);
     this.#maxFragments = positiveInt("maxFragments", options.maxFragments, 1024);
-    const capacity = positiveInt("bufferCapacity", options.bufferCapacity, 65536);
-    this.#buf = new Uint8Array((capacity + 3) & ~3);
-    this.#words = new Uint32Array(this.#buf.buffer);
-    this.#src = this.#buf;
+    this.#readLimit = Math.max(
+      MIN_SPARE,
+      positiveInt("bufferCapacity", options.bufferCapacity, 65536),
+    );
   }
+
+  /** The largest spare() view offered for streaming reads (bufferCapacity). */
+  readonly #readLimit: number;
+  /** The size of the next spare() view when no frame is waiting: grows while reads fill it. */
+  #readHint = MIN_SPARE;
+  /** The length of the last spare() view. */
+  #lastSpare = 0;
 
   /** True once a close frame was read; later bytes are ignored (RFC 6455 §5.5.1). */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Bytes of buffer this reader holds of its own: 0 while it waits between
+   * frames (its buffer went back to the shared pool), more only while a
+   * partial frame or a streaming read needs room.
+   */
+  get heldBytes(): number {
+    return this.#own === null ? 0 : this.#own.bytes.length;
   }
 
   /** Bytes received but not yet returned as part of a message. */
@@ -148,8 +184,9 @@ export class FrameReader {
   /**
    * Returns free space at the end of the buffer to read into; call
    * {@link FrameReader.filled} with how many bytes were written. The view is
-   * at least 4 KiB; while a large frame is arriving the buffer grows
-   * geometrically towards what the frame needs.
+   * at least 1 KiB, and doubles (up to `bufferCapacity`) while reads fill it,
+   * so a connection between bursts waits in a small read; while a large frame
+   * is arriving the buffer grows geometrically towards what the frame needs.
    *
    * @returns A writable view of the free space.
    * @throws {ProtocolError} When the reader has already failed.
@@ -161,9 +198,18 @@ export class FrameReader {
     // Grow at most geometrically: a header alone must not make us allocate
     // the whole announced payload before any of it arrives.
     const missing = this.#need - (this.#end - this.#pos);
-    const want = Math.max(MIN_SPARE, Math.min(missing, this.#buf.length));
+    const want = Math.max(this.#readHint, Math.min(missing, this.#buf.length));
     this.#ensureSpace(want);
-    return this.#buf.subarray(this.#end);
+    // At most what a frame needs or bufferCapacity, whichever is more (the
+    // pooled buffer may be bigger). An empty buffer within that is offered
+    // whole: no view object for the read to hold.
+    const cap = Math.max(want, this.#readLimit);
+    const buf = this.#buf;
+    const view = this.#end === 0 && buf.length <= cap
+      ? buf
+      : buf.subarray(this.#end, Math.min(buf.length, this.#end + cap));
+    this.#lastSpare = view.length;
+    return view;
   }
 
   /**
@@ -181,6 +227,12 @@ export class FrameReader {
       );
     }
     this.#end += n;
+    // Streaming reads that fill their view get a bigger one next time (up to
+    // bufferCapacity); a read that did not goes back to the smallest, so the
+    // read an idle connection waits in holds only MIN_SPARE bytes.
+    this.#readHint = n >= this.#lastSpare
+      ? Math.min(this.#readHint * 2, this.#readLimit)
+      : MIN_SPARE;
   }
 
   /**
@@ -224,6 +276,7 @@ export class FrameReader {
     if (this.#tail !== null) this.#absorbTail();
     if (this.#pos === this.#end && !this.#fragmented && !this.#hasHeader) {
       if (chunk.length >= BORROW_FROM) {
+        this.#giveBack();
         this.#src = chunk;
         this.#pos = 0;
         this.#end = chunk.length;
@@ -482,7 +535,7 @@ export class FrameReader {
         src,
         start - 4,
         this.#done,
-        src === this.#buf ? this.#words : this.#chunkWords(src),
+        src === this.#buf ? (this.#words ??= this.#own!.words) : this.#chunkWords(src),
       );
     }
     if (validate) {
@@ -574,10 +627,27 @@ export class FrameReader {
   #needMore(): null {
     if (this.#src !== this.#buf) this.#internalize();
     else if (this.#pos === this.#end && !this.#fragmented) {
+      // Nothing waits: the buffer goes back to the pool (the messages returned
+      // before this call were only valid until it).
       this.#pos = 0;
       this.#end = 0;
+      this.#giveBack();
     }
     return null;
+  }
+
+  /** Returns the (empty) own buffer to the pool. */
+  #giveBack(): void {
+    const own = this.#own;
+    if (own === null) return;
+    const wasSource = this.#src === this.#buf;
+    this.#own = null;
+    this.#buf = EMPTY;
+    this.#words = null;
+    if (wasSource) this.#src = EMPTY;
+    this.#pos = 0;
+    this.#end = 0;
+    giveBuffer(own);
   }
 
   /**
@@ -632,9 +702,9 @@ export class FrameReader {
       this.compact();
       return;
     }
-    let cap = this.#buf.length * 2;
-    while (cap - live < n) cap *= 2;
-    const next = new Uint8Array(cap);
+    const old = this.#own;
+    const own = takeBuffer(Math.max(live + n, this.#buf.length * 2));
+    const next = own.bytes;
     let to = 0;
     if (this.#fragmented) {
       next.set(this.#buf.subarray(this.#asmStart, this.#asmStart + this.#asmLen));
@@ -644,8 +714,10 @@ export class FrameReader {
     next.set(this.#buf.subarray(this.#pos, this.#end), to);
     this.#end = to + this.#end - this.#pos;
     this.#pos = to;
+    this.#own = own;
     this.#buf = next;
-    this.#words = new Uint32Array(next.buffer);
+    this.#words = null;
     this.#src = next;
+    if (old !== null) giveBuffer(old);
   }
 }

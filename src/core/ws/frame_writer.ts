@@ -36,6 +36,24 @@ const KEY_BATCH = 1024; // mask keys fetched per getRandomValues call
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
+/** Where mask keys come from, fetched KEY_BATCH at a time. */
+interface KeySource {
+  keys: Uint8Array;
+  pos: number;
+}
+
+const defaultRandom = (bytes: Uint8Array): void => void crypto.getRandomValues(bytes);
+/** The keys of every writer on the default source: no 4 KiB batch per connection. */
+const sharedKeys: KeySource = { keys: EMPTY, pos: 0 };
+
+// The slab small frames are carved from, shared by every writer (frames are
+// handed to their callers for good; a full slab is replaced, never rewound),
+// so a connection holds no slab of its own.
+let slab: Uint8Array = EMPTY;
+/** A word view of the slab, so masking needs no view of its own per frame. */
+let slabWords: Uint32Array | undefined = undefined;
+let slabPos = 0;
+
 function headerLength(len: number, masked: boolean): number {
   return (len < 126 ? 2 : len < 65536 ? 4 : 10) + (masked ? 4 : 0);
 }
@@ -79,12 +97,8 @@ export class FrameWriter {
   readonly #mask: boolean;
   readonly #maxFrame: number;
   readonly #random: (bytes: Uint8Array) => void;
-  #keys: Uint8Array = EMPTY;
-  #keyPos = 0;
-  #slab: Uint8Array = EMPTY;
-  /** A word view of the slab, so masking needs no view of its own per frame. */
-  #slabWords: Uint32Array | undefined = undefined;
-  #slabPos = 0;
+  /** Mask keys: shared by every writer on the default random source, else this writer's own. */
+  readonly #ks: KeySource;
 
   /**
    * Creates a writer.
@@ -103,7 +117,8 @@ export class FrameWriter {
       throw new RangeError(`maxFrameSize must be a positive integer: got ${max}`);
     }
     this.#maxFrame = max;
-    this.#random = options.random ?? ((b) => crypto.getRandomValues(b));
+    this.#random = options.random ?? defaultRandom;
+    this.#ks = options.random === undefined ? sharedKeys : { keys: EMPTY, pos: 0 };
   }
 
   /**
@@ -357,13 +372,14 @@ export class FrameWriter {
     const out = new Uint8Array(6 + len);
     out[0] = 0x80 | opcode;
     out[1] = 0x80 | len;
-    let keys = this.#keys, kp = this.#keyPos;
+    const ks = this.#ks;
+    let keys = ks.keys, kp = ks.pos;
     if (kp === keys.length) {
       keys = this.#refillKeys();
       kp = 0;
     }
     const k0 = keys[kp]!, k1 = keys[kp + 1]!, k2 = keys[kp + 2]!, k3 = keys[kp + 3]!;
-    this.#keyPos = kp + 4;
+    ks.pos = kp + 4;
     out[2] = k0;
     out[3] = k1;
     out[4] = k2;
@@ -380,10 +396,11 @@ export class FrameWriter {
   }
 
   #refillKeys(): Uint8Array {
-    if (this.#keys.length === 0) this.#keys = new Uint8Array(KEY_BATCH * 4);
-    this.#random(this.#keys);
-    this.#keyPos = 0;
-    return this.#keys;
+    const ks = this.#ks;
+    if (ks.keys.length === 0) ks.keys = new Uint8Array(KEY_BATCH * 4);
+    this.#random(ks.keys);
+    ks.pos = 0;
+    return ks.keys;
   }
 
   #controlFrame(opcode: number, data: Uint8Array, name: string): Uint8Array {
@@ -425,13 +442,14 @@ export class FrameWriter {
       p = at + 10;
     }
     if (this.#mask) {
-      if (this.#keyPos === this.#keys.length) this.#refillKeys();
-      const k = this.#keys, i = this.#keyPos;
+      const ks = this.#ks;
+      if (ks.pos === ks.keys.length) this.#refillKeys();
+      const k = ks.keys, i = ks.pos;
       out[p] = k[i]!;
       out[p + 1] = k[i + 1]!;
       out[p + 2] = k[i + 2]!;
       out[p + 3] = k[i + 3]!;
-      this.#keyPos = i + 4;
+      ks.pos = i + 4;
     }
   }
 
@@ -445,26 +463,26 @@ export class FrameWriter {
     if (n > SMALL) {
       return new Uint8Array(n + ((4 - (alignAt & 3)) & 3)).subarray((4 - (alignAt & 3)) & 3);
     }
-    let pos = this.#slabPos;
+    let pos = slabPos;
     pos += (4 - ((pos + alignAt) & 3)) & 3;
-    if (pos + n > this.#slab.length) {
-      this.#slab = new Uint8Array(SLAB_SIZE);
-      this.#slabWords = new Uint32Array(this.#slab.buffer);
+    if (pos + n > slab.length) {
+      slab = new Uint8Array(SLAB_SIZE);
+      slabWords = new Uint32Array(slab.buffer);
       pos = (4 - (alignAt & 3)) & 3;
     }
-    this.#slabPos = pos + n;
-    return this.#slab.subarray(pos, pos + n);
+    slabPos = pos + n;
+    return slab.subarray(pos, pos + n);
   }
 
   /** The cached word view when `out` is carved from the current slab. */
   #wordsFor(out: Uint8Array): Uint32Array | undefined {
     // Frames of 64 bytes or less live on V8's heap: reading their .buffer would move them.
     if (out.length <= TINY) return undefined;
-    return out.buffer === this.#slab.buffer ? this.#slabWords : undefined;
+    return out.buffer === slab.buffer ? slabWords : undefined;
   }
 
   /** Returns the unused tail of the last slab piece. */
   #giveBack(n: number): void {
-    this.#slabPos -= n;
+    slabPos -= n;
   }
 }

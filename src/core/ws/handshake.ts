@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { allocBytes } from "../copy_pool.ts";
 import { HandshakeError } from "../errors.ts";
 import { assertHeader, type HttpHeaders } from "../http1/headers.ts";
 import type { RequestHead, ResponseHead } from "../http1/head.ts";
@@ -21,7 +22,8 @@ const encoder = new TextEncoder();
 
 /** Head text to bytes: header values are latin1 (RFC 9110 §5.5), so one byte per char. */
 function latin1(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
+  // From the shared slabs: a server answers every handshake without an allocation of its own.
+  const out = allocBytes(text.length);
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
   return out;
 }
