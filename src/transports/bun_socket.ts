@@ -60,8 +60,6 @@ function family(f: string): NetAddr["family"] {
 
 /** One native socket as a {@link Connection}; attached to `socket.data`. */
 export class BunConnection implements Connection {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
   localAddr: NetAddr = { hostname: "", port: 0 };
   remoteAddr: NetAddr = { hostname: "", port: 0 };
   alpnProtocol?: string;
@@ -85,7 +83,15 @@ export class BunConnection implements Connection {
     this.#ctx = ctx;
     this.#tls = tls;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    this.readable = new ReadableStream<Uint8Array>({
+  }
+
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+
+  // The streams are made on first use: a connection taken over by chunk I/O
+  // (every WebSocket and REST connection) never pays for them.
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream<Uint8Array>({
       start: (c) => this.#ends.startRead(c),
       pull: () => {
         if (this.#paused && !this.#gone) {
@@ -98,7 +104,10 @@ export class BunConnection implements Connection {
         this.#destroy();
       },
     }, byteStrategy);
-    this.writable = new WritableStream<Uint8Array>({
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
       start: (c) => this.#ends.startWrite(c),
       write: (chunk) => this.#write(chunk),
       close: () => {
@@ -195,12 +204,14 @@ export class BunConnection implements Connection {
    * @returns Reads and writes, or null when already taken or a stream is locked.
    */
   takeChunkIO(): ChunkIO | null {
-    if (this.#io !== null || this.readable.locked || this.writable.locked) return null;
+    if (this.#io !== null || this.#readable?.locked || this.#writable?.locked) return null;
     const ctl = this.#ends.readController;
-    const pending = () => (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
-    const legacy = pending() || this.#ends.readDone
-      ? { reader: this.readable.getReader(), pending }
-      : null;
+    let legacy = null;
+    if (ctl !== null) {
+      // Chunks the readable already queued come first, through a reader of its own.
+      const pending = () => (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
+      if (pending() || this.#ends.readDone) legacy = { reader: this.readable.getReader(), pending };
+    }
     const pausable = {
       pause: () => {
         this.#paused = true;
@@ -215,7 +226,11 @@ export class BunConnection implements Connection {
     };
     const io = new ChunkQueue(pausable, legacy, this.#paused);
     this.#io = io;
-    if (this.#gone) io.end(this.#failure);
+    if (ctl === null) {
+      // No readable was made: what arrived so far waits in the stream ends.
+      for (const chunk of this.#ends.takeEarly()) io.push(chunk);
+      if (this.#ends.readDone) io.end(this.#failure ?? this.#ends.earlyEndError);
+    } else if (this.#gone) io.end(this.#failure);
     return {
       read: () => io.read(),
       readWith: (sink) => io.readWith(sink),

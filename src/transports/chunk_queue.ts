@@ -11,6 +11,9 @@ export const CHUNK_QUEUE_HIGH_WATER = 64 * 1024;
 
 import type { ChunkSink } from "./types.ts";
 
+/** The queue of every ChunkQueue with nothing waiting; never written to. */
+const NONE: Uint8Array[] = [];
+
 /** Socket controls the queue needs. */
 export interface Pausable {
   pause(): void;
@@ -22,7 +25,8 @@ export interface Pausable {
  * already queued before direct reads began, so nothing is reordered or lost.
  */
 export class ChunkQueue {
-  #queue: Uint8Array[] = [];
+  /** Chunks waiting (an empty array shared until the first one waits). */
+  #queue: Uint8Array[] = NONE;
   #head = 0;
   #bytes = 0;
   #paused = false;
@@ -56,6 +60,7 @@ export class ChunkQueue {
       w.chunk(chunk);
       return;
     }
+    if (this.#queue === NONE) this.#queue = [];
     this.#queue.push(chunk);
     this.#bytes += chunk.length;
     if (this.#bytes >= CHUNK_QUEUE_HIGH_WATER && !this.#paused) {

@@ -158,8 +158,13 @@ async function acceptLoop(
     let conn: DenoConn;
     try {
       conn = await native.accept();
-    } catch {
+    } catch (e) {
       if (listener.isClosed) break;
+      // One connection that died in the accept queue (reset before it was
+      // accepted): take the next one at once. Waiting here would let a client
+      // that connects and resets stall every other accept.
+      const name = (e as { name?: unknown } | null)?.name;
+      if (name === "NotConnected" || name === "ConnectionReset" || name === "ConnectionAborted") continue;
       // EMFILE and the like: back off briefly instead of spinning.
       await new Promise((r) => setTimeout(r, 50));
       continue;

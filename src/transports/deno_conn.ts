@@ -5,13 +5,16 @@
  *
  * Reading is pull-based: each `pull()` runs one `conn.read()`, so a reader
  * that stops reading stops the reads and TCP flow control stalls the peer.
- * A read of at least {@link HANDOFF_BYTES} hands its buffer over as it is (no
- * copy) and the next read gets a fresh one; a smaller read is copied out so
- * the 64 KiB buffer is reused, not wasted on a few bytes.
+ * Each read borrows a 64 KiB buffer from the pool shared by all connections:
+ * a read of at least {@link HANDOFF_BYTES} hands it over as it is (no copy);
+ * a smaller read is copied out and the buffer goes back, so no connection
+ * keeps a read buffer of its own. (Direct `readInto` reads into the caller's
+ * buffer instead: the WebSocket codec's, which sizes it to what is arriving.)
  *
  * @module
  */
 import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
+import { giveBuffer, type PooledBuffer, takeBuffer } from "../core/buf_pool.ts";
 import { byteStrategy } from "./options.ts";
 import type { ChunkIO, Connection, NetAddr } from "./types.ts";
 
@@ -74,6 +77,18 @@ export function denoApi(): DenoApi {
 const READ_BYTES = 64 * 1024;
 const HANDOFF_BYTES = 16 * 1024;
 
+/**
+ * The `n` bytes read into a pooled buffer as a chunk the caller owns: a big
+ * read keeps the buffer (handed over, no copy); a small one is copied out and
+ * the buffer goes back to the pool, so no connection keeps a read buffer.
+ */
+function ownChunk(pooled: PooledBuffer, n: number): Uint8Array {
+  if (n >= HANDOFF_BYTES) return pooled.bytes.subarray(0, n);
+  const chunk = pooled.bytes.slice(0, n);
+  giveBuffer(pooled);
+  return chunk;
+}
+
 function netAddr(a: DenoNetAddr): NetAddr {
   return Object.freeze({
     hostname: a.hostname,
@@ -82,25 +97,38 @@ function netAddr(a: DenoNetAddr): NetAddr {
   });
 }
 
-class DenoConnection implements Connection {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  readonly localAddr: NetAddr;
-  readonly remoteAddr: NetAddr;
+class DenoConnection implements Connection, ChunkIO {
+  #local: NetAddr | null = null;
+  #remote: NetAddr | null = null;
+  /** The local address (made on first use). */
+  get localAddr(): NetAddr {
+    return this.#local ??= netAddr(this.#conn.localAddr);
+  }
+  /** The peer's address (made on first use). */
+  get remoteAddr(): NetAddr {
+    return this.#remote ??= netAddr(this.#conn.remoteAddr);
+  }
   readonly alpnProtocol?: string;
-  readonly closed: Promise<void>;
+  #closed: Promise<void> | null = null;
+  /** Settles once the resource is freed (made on first use). */
+  get closed(): Promise<void> {
+    return this.#closed ??= this.#released
+      ? Promise.resolve()
+      : new Promise((resolve) => this.#resolveClosed = resolve);
+  }
   #conn: DenoConn;
   #ctx: ErrorContext;
   #tls: boolean;
-  #buf: Uint8Array | null = null;
   #readDone = false;
   #writeDone = false;
   #closing = false;
   #released = false;
   #failure: Error | null = null;
-  #readCtl!: ReadableStreamDefaultController<Uint8Array>;
-  #writeCtl!: WritableStreamDefaultController;
-  #resolveClosed!: () => void;
+  #readCtl: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #writeCtl: WritableStreamDefaultController | null = null;
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+  #resolveClosed: (() => void) | null = null;
   /** A stream pull is waiting on conn.read(). */
   #pulling = false;
   /** Direct chunk I/O was taken: the readable never reads again. */
@@ -110,13 +138,17 @@ class DenoConnection implements Connection {
     this.#conn = conn;
     this.#ctx = ctx;
     this.#tls = tls;
-    this.localAddr = netAddr(conn.localAddr);
-    this.remoteAddr = netAddr(conn.remoteAddr);
     if (alpn) this.alpnProtocol = alpn;
-    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    this.readable = new ReadableStream<Uint8Array>({
+  }
+
+  // The streams are made on first use: a connection taken over by chunk I/O
+  // (every WebSocket and REST connection) never pays for them. Deno reads are
+  // pulls, so nothing arrives before one of them asks.
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream<Uint8Array>({
       start: (c) => {
         this.#readCtl = c;
+        if (this.#readDone) c.close();
       },
       pull: (c) => this.#pull(c),
       cancel: () => {
@@ -124,9 +156,13 @@ class DenoConnection implements Connection {
         this.#release();
       },
     }, byteStrategy);
-    this.writable = new WritableStream<Uint8Array>({
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
       start: (c) => {
         this.#writeCtl = c;
+        if (this.#writeDone) c.error(this.#failure ?? closedError(this.#ctx, "locally"));
       },
       write: (chunk) => this.#write(chunk),
       close: async () => {
@@ -152,12 +188,14 @@ class DenoConnection implements Connection {
 
   async #pull(c: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
     if (this.#direct) return;
-    const buf = this.#buf ?? new Uint8Array(READ_BYTES);
+    const pooled = takeBuffer(READ_BYTES);
+    const buf = pooled.bytes;
     let n: number | null;
     try {
       this.#pulling = true;
       n = await this.#conn.read(buf);
     } catch (err) {
+      giveBuffer(pooled);
       this.#pulling = false;
       if (this.#readDone) return;
       this.#readDone = true;
@@ -167,13 +205,14 @@ class DenoConnection implements Connection {
         c.error(failure);
         if (!this.#writeDone) {
           this.#writeDone = true;
-          this.#writeCtl.error(failure);
+          this.#writeCtl?.error(failure);
         }
         this.#release();
       }
       return;
     }
     this.#pulling = false;
+    if (this.#readDone || n === null) giveBuffer(pooled);
     if (this.#readDone) return;
     if (n === null) {
       this.#readDone = true;
@@ -181,13 +220,8 @@ class DenoConnection implements Connection {
       if (this.#writeDone) this.#release();
       return;
     }
-    if (n >= HANDOFF_BYTES) {
-      this.#buf = null;
-      c.enqueue(buf.subarray(0, n));
-    } else {
-      this.#buf = buf;
-      if (n > 0) c.enqueue(buf.slice(0, n));
-    }
+    if (n > 0) c.enqueue(ownChunk(pooled, n));
+    else giveBuffer(pooled);
   }
 
   async #write(chunk: Uint8Array): Promise<void> {
@@ -214,73 +248,95 @@ class DenoConnection implements Connection {
    * @returns Reads and writes, or null when already taken or a stream is locked.
    */
   takeChunkIO(): ChunkIO | null {
-    if (this.#direct || this.readable.locked || this.writable.locked) return null;
+    if (this.#direct || this.#readable?.locked || this.#writable?.locked) return null;
     this.#direct = true;
+    // Only a readable that was made can hold bytes already read.
+    if (this.#readCtl !== null && (this.#queued() || this.#readDone)) {
+      this.#legacy = this.readable.getReader();
+    }
+    return this;
+  }
+
+  /** A reader of the old readable while it still holds bytes (chunk I/O delivers them first). */
+  #legacy: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  /** The part of a legacy chunk a readInto had no room for. */
+  #leftover: Uint8Array | null = null;
+
+  #queued(): boolean {
     const ctl = this.#readCtl;
-    const queued = () => this.#pulling || (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
-    let legacy: ReadableStreamDefaultReader<Uint8Array> | null = queued() || this.#readDone
-      ? this.readable.getReader()
-      : null;
-    const read = async (): Promise<Uint8Array | null> => {
-      if (legacy !== null) {
-        if (queued()) {
-          const r = await legacy.read();
-          if (!r.done) return r.value;
-          if (this.#failure) throw this.#failure;
-          if (this.#readDone) return null;
-        }
-        legacy.releaseLock();
-        legacy = null;
+    return ctl !== null && (this.#pulling || (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!);
+  }
+
+  /** {@link ChunkIO.read}: a chunk of its own, read into a pooled buffer. */
+  async read(): Promise<Uint8Array | null> {
+    const legacy = this.#legacy;
+    if (legacy !== null) {
+      if (this.#queued()) {
+        const r = await legacy.read();
+        if (!r.done) return r.value;
+        if (this.#failure) throw this.#failure;
+        if (this.#readDone) return null;
       }
-      const buf = this.#buf ?? new Uint8Array(READ_BYTES);
-      const n = await this.#directRead(buf);
-      if (n === null) return null;
-      if (n >= HANDOFF_BYTES) {
-        this.#buf = null;
-        return buf.subarray(0, n);
-      }
-      this.#buf = buf;
-      return buf.slice(0, n);
-    };
-    let leftover: Uint8Array | null = null;
-    const readInto = async (into: Uint8Array): Promise<number | null> => {
-      // Bytes from the old stream first (copied: there are at most a few).
-      let chunk = leftover;
-      leftover = null;
-      if (chunk === null && legacy !== null) chunk = await read();
-      if (chunk !== null) {
-        const n = Math.min(chunk.length, into.length);
-        into.set(chunk.subarray(0, n));
-        if (n < chunk.length) leftover = chunk.subarray(n);
-        return n;
-      }
-      for (;;) {
-        const n = await this.#directRead(into);
-        if (n !== 0) return n;
-      }
-    };
-    return { read, readInto, write: (chunk) => this.#write(chunk) };
+      legacy.releaseLock();
+      this.#legacy = null;
+    }
+    const pooled = takeBuffer(READ_BYTES);
+    let n: number | null;
+    try {
+      n = await this.#directRead(pooled.bytes);
+    } catch (e) {
+      giveBuffer(pooled);
+      throw e;
+    }
+    if (n === null) {
+      giveBuffer(pooled);
+      return null;
+    }
+    return ownChunk(pooled, n);
+  }
+
+  /**
+   * {@link ChunkIO.readInto}: straight into the caller's buffer. Not an async
+   * function: a connection waiting for data holds only the runtime's read.
+   */
+  readInto(into: Uint8Array): Promise<number | null> {
+    if (this.#leftover !== null || this.#legacy !== null) return this.#readIntoFromLegacy(into);
+    return this.#directRead(into).then((n) => n === 0 ? this.readInto(into) : n);
+  }
+
+  async #readIntoFromLegacy(into: Uint8Array): Promise<number | null> {
+    // Bytes from the old stream first (copied: there are at most a few).
+    let chunk = this.#leftover;
+    this.#leftover = null;
+    if (chunk === null) chunk = await this.read();
+    if (chunk === null) return null;
+    const n = Math.min(chunk.length, into.length);
+    into.set(chunk.subarray(0, n));
+    if (n < chunk.length) this.#leftover = chunk.subarray(n);
+    return n;
+  }
+
+  /** {@link ChunkIO.write}. */
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#write(chunk);
   }
 
   /**
    * One `conn.read()` for direct I/O: the byte count, or null at the end (a
-   * read failing because we closed is an end too); other failures throw.
+   * read failing because we closed is an end too); other failures reject.
    */
-  async #directRead(into: Uint8Array): Promise<number | null> {
+  #directRead(into: Uint8Array): Promise<number | null> {
     if (this.#readDone || this.#released) {
-      if (this.#failure && !this.#closing) throw this.#failure;
-      return null;
+      return this.#failure && !this.#closing ? Promise.reject(this.#failure) : Promise.resolve(null);
     }
-    let n: number | null;
-    try {
-      n = await this.#conn.read(into);
-    } catch (err) {
+    return this.#conn.read(into).then((n) => {
+      if (n === null) this.#readDone = true;
+      return n;
+    }, (err) => {
       if (this.#closing || this.#released) return null;
       this.#readDone = true;
       throw this.#fail(err);
-    }
-    if (n === null) this.#readDone = true;
-    return n;
+    });
   }
 
   /** Frees the resource once; `closed` settles. */
@@ -290,7 +346,7 @@ class DenoConnection implements Connection {
     try {
       this.#conn.close();
     } catch { /* already closed by the runtime */ }
-    this.#resolveClosed();
+    this.#resolveClosed?.();
   }
 
   close(): void {
@@ -298,11 +354,11 @@ class DenoConnection implements Connection {
     this.#closing = true;
     if (!this.#readDone) {
       this.#readDone = true;
-      this.#readCtl.close();
+      this.#readCtl?.close();
     }
     if (!this.#writeDone) {
       this.#writeDone = true;
-      this.#writeCtl.error(closedError(this.#ctx, "locally"));
+      this.#writeCtl?.error(closedError(this.#ctx, "locally"));
     }
     // Deno writes resolve once the kernel has the bytes, so closing now loses
     // nothing that a write reported as done.

@@ -133,57 +133,105 @@ export class QueueListener implements Listener {
  * The two Web-stream ends of a push-based socket's {@link Connection} (Node,
  * Bun). Each is ended once, by whichever comes first of the socket's end,
  * error or close and the caller's close, cancel or abort.
+ *
+ * The streams themselves are made only when asked for (most connections are
+ * taken over by {@link ChunkIO} and never need them): until then, received
+ * chunks and the ends wait here, and are handed to the streams when they start
+ * or to the chunk I/O when it is taken.
  */
 export class StreamEnds {
-  #read!: ReadableStreamDefaultController<Uint8Array>;
-  #write!: WritableStreamDefaultController;
+  #read: ReadableStreamDefaultController<Uint8Array> | null = null;
+  #write: WritableStreamDefaultController | null = null;
   #readDone = false;
   #writeDone = false;
+  /** How the read side ended before the readable existed (null: cleanly). */
+  #readEnd: { error: unknown } | null = null;
+  #writeEnd: { error: unknown } | null = null;
+  /** Chunks received before the readable (or the chunk I/O) existed. */
+  #early: Uint8Array[] | null = null;
+  #earlyBytes = 0;
 
-  /** The readable's `start` hands its controller here. */
+  /** The readable's `start` hands its controller here: early chunks and the end follow. */
   startRead(controller: ReadableStreamDefaultController<Uint8Array>): void {
     this.#read = controller;
+    const early = this.#early;
+    this.#early = null;
+    this.#earlyBytes = 0;
+    if (early !== null) for (const chunk of early) controller.enqueue(chunk);
+    const end = this.#readEnd;
+    if (end !== null) {
+      if (end.error === null) controller.close();
+      else controller.error(end.error);
+    }
   }
 
   /** The writable's `start` hands its controller here. */
   startWrite(controller: WritableStreamDefaultController): void {
     this.#write = controller;
+    if (this.#writeEnd !== null) controller.error(this.#writeEnd.error);
   }
 
-  /** The readable's controller (for its queue size). */
-  get readController(): ReadableStreamDefaultController<Uint8Array> {
+  /** The readable's controller (for its queue size), or null before the readable was made. */
+  get readController(): ReadableStreamDefaultController<Uint8Array> | null {
     return this.#read;
   }
 
-  /** True once the readable has ended (or was cancelled). */
+  /** How the read side ended before the readable existed: null (cleanly, or not yet) or the error. */
+  get earlyEndError(): unknown {
+    return this.#readEnd?.error ?? null;
+  }
+
+  /** True once the read side has ended (or was cancelled). */
   get readDone(): boolean {
     return this.#readDone;
   }
 
   /**
-   * Queues a received chunk on the readable, unless it has ended.
+   * Takes the chunks that arrived before anything read them, for the chunk I/O.
+   *
+   * @returns The chunks, in order (possibly none).
+   */
+  takeEarly(): Uint8Array[] {
+    const early = this.#early ?? [];
+    this.#early = null;
+    this.#earlyBytes = 0;
+    return early;
+  }
+
+  /**
+   * Queues a received chunk on the readable (or keeps it until one exists),
+   * unless the read side has ended.
    *
    * @returns False when the queue is full: pause the socket until `pull`.
    */
   enqueue(chunk: Uint8Array): boolean {
     if (this.#readDone) return true;
-    this.#read.enqueue(chunk);
-    return this.#read.desiredSize! > 0;
+    const read = this.#read;
+    if (read === null) {
+      (this.#early ??= []).push(chunk);
+      this.#earlyBytes += chunk.length;
+      return this.#earlyBytes < EARLY_HIGH_WATER;
+    }
+    read.enqueue(chunk);
+    return read.desiredSize! > 0;
   }
 
   /** Ends the readable: cleanly when `error` is null, else with it. */
   endRead(error: unknown): void {
     if (this.#readDone) return;
     this.#readDone = true;
-    if (error === null) this.#read.close();
-    else this.#read.error(error);
+    const read = this.#read;
+    if (read === null) this.#readEnd = { error };
+    else if (error === null) read.close();
+    else read.error(error);
   }
 
   /** Fails the writable with `error` (a closed or failed socket takes no more writes). */
   endWrite(error: unknown): void {
     if (this.#writeDone) return;
     this.#writeDone = true;
-    this.#write.error(error);
+    if (this.#write === null) this.#writeEnd = { error };
+    else this.#write.error(error);
   }
 
   /** The caller cancelled the readable: it has ended already. */
@@ -196,3 +244,6 @@ export class StreamEnds {
     this.#writeDone = true;
   }
 }
+
+/** Unread early chunks above this pause the socket, as the readable's queue would. */
+const EARLY_HIGH_WATER = 64 * 1024;

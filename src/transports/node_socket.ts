@@ -19,7 +19,7 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
 import { byteStrategy } from "./options.ts";
-import type { ChunkIO, Connection, NetAddr } from "./types.ts";
+import type { ChunkIO, ChunkSink, Connection, NetAddr } from "./types.ts";
 import { ChunkQueue } from "./chunk_queue.ts";
 import { StreamEnds } from "./lifecycle.ts";
 
@@ -82,48 +82,109 @@ export interface NodeSocketInfo {
   readonly peerCertificateAuthorized?: boolean | undefined;
 }
 
-class NodeConnection implements Connection {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  readonly localAddr: NetAddr;
-  readonly remoteAddr: NetAddr;
+/** The connection behind a socket, for the shared event handlers below. */
+const CONN = Symbol("sluice.connection");
+type OwnedSocket = Socket & { [CONN]?: NodeConnection };
+
+// One set of listener functions for every socket (node calls them with the
+// socket as `this`): no closures per connection.
+function onSocketData(this: OwnedSocket, chunk: Uint8Array): void {
+  this[CONN]?.onData(chunk);
+}
+function onSocketEnd(this: OwnedSocket): void {
+  this[CONN]?.onEnd();
+}
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[CONN]?.onError(err);
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[CONN]?.onClose();
+}
+
+/**
+ * A node socket as a {@link Connection}, and its {@link ChunkIO} once taken
+ * (the same object: a connection holds as few objects as it can). Addresses,
+ * `closed` and the Web streams are made on first use.
+ */
+class NodeConnection implements Connection, ChunkIO {
   readonly alpnProtocol?: string;
   readonly serverName?: string;
   readonly peerCertificateAuthorized?: boolean;
-  readonly closed: Promise<void>;
   #socket: Socket;
-  #info: NodeSocketInfo;
-  readonly #ends = new StreamEnds();
+  /** Host and port for error messages (the info object itself is not kept). */
+  readonly #ctx: ErrorContext;
+  readonly #tls: boolean;
+  /** The streams' ends and what waits for them: made only while no chunk I/O was taken. */
+  #endsObj: StreamEnds | null = null;
+  get #ends(): StreamEnds {
+    return this.#endsObj ??= new StreamEnds();
+  }
+  /** The stream ends to tell about socket events: none once chunk I/O owns the socket and no stream was made. */
+  get #endsToTell(): StreamEnds | null {
+    return this.#io === null ? this.#ends : this.#endsObj;
+  }
   #closing = false;
+  #gone = false;
   #failure: Error | null = null;
   /** Direct chunk reads (takeChunkIO), bypassing the readable. */
   #io: ChunkQueue | null = null;
+  #local: NetAddr | null = null;
+  #remote: NetAddr | null = null;
+  #closed: Promise<void> | null = null;
+  #resolveClosed: (() => void) | null = null;
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
 
   constructor(socket: Socket, info: NodeSocketInfo) {
     this.#socket = socket;
-    this.#info = info;
-    this.localAddr = Object.freeze({
-      hostname: socket.localAddress ?? "",
-      port: socket.localPort ?? 0,
-      family: family(socket.localFamily),
-    });
-    this.remoteAddr = Object.freeze({
-      hostname: socket.remoteAddress ?? info.ctx.hostname,
-      port: socket.remotePort ?? info.ctx.port,
-      family: family(socket.remoteFamily),
-    });
+    this.#ctx = info.ctx;
+    this.#tls = info.tls;
     const alpn = (socket as TLSSocket).alpnProtocol;
     if (typeof alpn === "string" && alpn) this.alpnProtocol = alpn;
     if (info.serverName) this.serverName = info.serverName;
     if (info.peerCertificateAuthorized !== undefined) {
       this.peerCertificateAuthorized = info.peerCertificateAuthorized;
     }
-    this.closed = new Promise((resolve) => {
-      if (socket.destroyed && socket.closed) resolve();
-      else socket.once("close", () => resolve());
-    });
+    if (socket.destroyed && socket.closed) this.#gone = true;
+    (socket as OwnedSocket)[CONN] = this;
+    if (info.reads !== undefined) info.reads.attach((chunk) => this.onData(chunk));
+    else socket.on("data", onSocketData);
+    socket.on("end", onSocketEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+  }
 
-    this.readable = new ReadableStream<Uint8Array>({
+  get localAddr(): NetAddr {
+    const s = this.#socket;
+    return this.#local ??= Object.freeze({
+      hostname: s.localAddress ?? "",
+      port: s.localPort ?? 0,
+      family: family(s.localFamily),
+    });
+  }
+
+  get remoteAddr(): NetAddr {
+    const s = this.#socket;
+    return this.#remote ??= Object.freeze({
+      hostname: s.remoteAddress ?? this.#ctx.hostname,
+      port: s.remotePort ?? this.#ctx.port,
+      family: family(s.remoteFamily),
+    });
+  }
+
+  get closed(): Promise<void> {
+    if (this.#closed === null) {
+      this.#closed = this.#gone
+        ? Promise.resolve()
+        : new Promise((resolve) => this.#resolveClosed = resolve);
+    }
+    return this.#closed;
+  }
+
+  // The streams are made on first use: a connection taken over by chunk I/O
+  // (every WebSocket and REST connection) never pays for them.
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream<Uint8Array>({
       start: (c) => this.#ends.startRead(c),
       pull: () => {
         if (this.#socket.isPaused()) this.#socket.resume();
@@ -133,59 +194,79 @@ class NodeConnection implements Connection {
         this.#socket.destroy();
       },
     }, byteStrategy);
+  }
 
-    this.writable = new WritableStream<Uint8Array>({
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
       start: (c) => this.#ends.startWrite(c),
-      write: (chunk) => this.#write(chunk),
+      write: (chunk) => this.write(chunk),
       close: () => this.#end(),
       abort: () => {
         this.#ends.writeEnded();
         this.#socket.destroy();
       },
     }, byteStrategy);
-
-    if (info.reads !== undefined) info.reads.attach(this.#onData);
-    else socket.on("data", this.#onData);
-    socket.on("end", this.#onEnd);
-    socket.on("error", this.#onError);
-    socket.on("close", this.#onClose);
   }
 
-  #onData = (chunk: Uint8Array): void => {
+  /** The socket's 'data' (or slab reader's) chunk. */
+  onData(chunk: Uint8Array): void {
     if (this.#io !== null) {
       this.#io.push(chunk);
       return;
     }
     if (!this.#ends.enqueue(chunk)) this.#socket.pause();
-  };
+  }
 
-  #onEnd = (): void => {
+  /** The socket's 'end'. */
+  onEnd(): void {
     this.#io?.end(null);
-    this.#ends.endRead(null);
-  };
+    this.#endsToTell?.endRead(null);
+  }
 
-  #onError = (err: Error): void => {
-    this.#failure ??= streamErrorOf(err, this.#info.ctx, this.#info.tls);
+  /** The socket's 'error'. */
+  onError(err: Error): void {
+    this.#failure ??= streamErrorOf(err, this.#ctx, this.#tls);
     this.#io?.end(this.#failure);
-    this.#ends.endRead(this.#failure);
-    this.#ends.endWrite(this.#failure);
-  };
+    const ends = this.#endsToTell;
+    ends?.endRead(this.#failure);
+    ends?.endWrite(this.#failure);
+  }
 
-  #onClose = (): void => {
-    this.#io?.end(this.#closing ? null : closedError(this.#info.ctx, "by the peer"));
+  /** The socket's 'close': it is gone. */
+  onClose(): void {
+    this.#gone = true;
+    this.#io?.end(this.#closing ? null : closedError(this.#ctx, "by the peer"));
     // Without a prior 'end' or 'error' the socket was destroyed: locally
     // (close(), cancel, abort) or by a reset that node reported as a plain close.
-    this.#ends.endRead(this.#closing ? null : closedError(this.#info.ctx, "by the peer"));
-    this.#ends.endWrite(closedError(this.#info.ctx, this.#closing ? "locally" : "by the peer"));
-  };
+    const ends = this.#endsToTell;
+    ends?.endRead(this.#closing ? null : closedError(this.#ctx, "by the peer"));
+    ends?.endWrite(closedError(this.#ctx, this.#closing ? "locally" : "by the peer"));
+    this.#resolveClosed?.();
+  }
 
-  #write(chunk: Uint8Array): Promise<void> | undefined {
+  /** {@link ChunkIO.read}, once taken. */
+  read(): Promise<Uint8Array | null> {
+    return this.#taken().read();
+  }
+
+  /** {@link ChunkIO.readWith}, once taken. */
+  readWith(sink: ChunkSink): void {
+    this.#taken().readWith(sink);
+  }
+
+  #taken(): ChunkQueue {
+    if (this.#io === null) throw new TypeError("read() needs takeChunkIO() first");
+    return this.#io;
+  }
+
+  /** {@link ChunkIO.write}: undefined when node took the bytes under its mark, else a promise for 'drain'. */
+  write(chunk: Uint8Array): Promise<void> | undefined {
     if (!(chunk instanceof Uint8Array)) {
       throw new TypeError(`a Connection accepts Uint8Array chunks: got ${typeof chunk}`);
     }
     const s = this.#socket;
     if (s.destroyed || s.writableEnded) {
-      throw this.#failure ?? closedError(this.#info.ctx, this.#closing ? "locally" : "by the peer");
+      throw this.#failure ?? closedError(this.#ctx, this.#closing ? "locally" : "by the peer");
     }
     if (s.write(chunk)) return undefined;
     return new Promise((resolve, reject) => {
@@ -199,7 +280,7 @@ class NodeConnection implements Connection {
       };
       const onClose = () => {
         done();
-        reject(this.#failure ?? closedError(this.#info.ctx, "by the peer"));
+        reject(this.#failure ?? closedError(this.#ctx, "by the peer"));
       };
       s.on("drain", onDrain);
       s.on("close", onClose);
@@ -210,7 +291,7 @@ class NodeConnection implements Connection {
     this.#ends.writeEnded();
     const s = this.#socket;
     if (s.destroyed) {
-      return Promise.reject(this.#failure ?? closedError(this.#info.ctx, "by the peer"));
+      return Promise.reject(this.#failure ?? closedError(this.#ctx, "by the peer"));
     }
     return new Promise((resolve, reject) => {
       s.end(() => resolve());
@@ -219,34 +300,36 @@ class NodeConnection implements Connection {
   }
 
   takeChunkIO(): ChunkIO | null {
-    if (this.#io !== null || this.readable.locked || this.writable.locked) return null;
-    const ctl = this.#ends.readController;
-    // Chunks the readable already queued come first, through a reader of its own.
-    const pending = () => (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
-    const legacy = pending() || this.#ends.readDone
-      ? { reader: this.readable.getReader(), pending }
-      : null;
+    if (this.#io !== null || this.#readable?.locked || this.#writable?.locked) return null;
+    const ends = this.#endsObj;
+    const ctl = ends?.readController ?? null;
+    let legacy = null;
+    if (ctl !== null) {
+      // Chunks the readable already queued come first, through a reader of its own.
+      const pending = () => (ctl.desiredSize ?? 0) < byteStrategy.highWaterMark!;
+      if (pending() || ends!.readDone) legacy = { reader: this.readable.getReader(), pending };
+    }
     const s = this.#socket;
-    const io = new ChunkQueue(
-      { pause: () => s.pause(), resume: () => s.resume() },
-      legacy,
-      s.isPaused(),
-    );
+    // The socket pauses and resumes itself: no wrapper object.
+    const io = new ChunkQueue(s, legacy, s.isPaused());
     this.#io = io;
-    if (this.#ends.readDone) io.end(this.#failure);
-    return {
-      read: () => io.read(),
-      readWith: (sink) => io.readWith(sink),
-      write: (chunk) => this.#write(chunk),
-    };
+    if (ctl === null) {
+      // No readable was made: what arrived so far waits in the stream ends.
+      if (ends !== null) {
+        for (const chunk of ends.takeEarly()) io.push(chunk);
+        if (ends.readDone) io.end(this.#failure ?? ends.earlyEndError);
+      }
+    } else if (ends!.readDone) io.end(this.#failure);
+    return this;
   }
 
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
     this.#io?.end(null);
-    this.#ends.endRead(null);
-    this.#ends.endWrite(closedError(this.#info.ctx, "locally"));
+    const ends = this.#endsToTell;
+    ends?.endRead(null);
+    ends?.endWrite(closedError(this.#ctx, "locally"));
     const s = this.#socket;
     if (s.destroyed) return;
     if (s.writableLength === 0 || s.writableFinished) {

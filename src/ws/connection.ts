@@ -12,13 +12,12 @@ import {
   SluiceError,
   TimeoutError,
 } from "../core/errors.ts";
-import { copyBytes } from "../core/copy_pool.ts";
 import { FrameReader } from "../core/ws/frame_reader.ts";
 import { FrameWriter } from "../core/ws/frame_writer.ts";
 import { isValidCloseCode, type Message, retainMessage } from "../core/ws/message.ts";
-import { WriteBuf } from "../core/ws/write_buf.ts";
 import type { ChunkIO, ChunkSink, Connection } from "../transports/types.ts";
 import { type Deferred, deferred, timeoutOption, withTimeout } from "./deferred.ts";
+import { Outbox } from "./outbox.ts";
 import type { CloseInfo, WebSocketConnection } from "./types.ts";
 
 /** Options for an open connection, shared by client and server. */
@@ -58,35 +57,6 @@ export interface WebSocketOptions {
 
 /** Payloads at least this big go out as header + payload (server role) instead of being copied into the batch. */
 const VECTOR_THRESHOLD = 64 * 1024;
-/** A sealed batch at least this big is handed over as is instead of being copied out. */
-const HANDOFF_THRESHOLD = 64 * 1024;
-const BATCH_CAPACITY = 16 * 1024;
-/** A batch buffer that grew beyond this (a huge message) is not kept for reuse. */
-const MAX_KEPT_BATCH = 256 * 1024;
-/** Bytes of written batch buffers kept for reuse, shared by every connection. */
-const POOL_BYTES = 4 * 1024 * 1024;
-
-// Batch buffers whose writes are done, for transports that release written
-// chunks (Bun): a sender that outruns the socket cycles through a few buffers
-// instead of allocating (and zero-filling) a new one per 64 KiB.
-const batchPool: WriteBuf[] = [];
-let pooledBytes = 0;
-
-function takeBatch(): WriteBuf {
-  const buf = batchPool.pop();
-  if (buf === undefined) return new WriteBuf(BATCH_CAPACITY);
-  pooledBytes -= buf.bytes.length;
-  return buf;
-}
-
-function giveBatch(buf: WriteBuf): void {
-  const size = buf.bytes.length;
-  if (size <= MAX_KEPT_BATCH && pooledBytes + size <= POOL_BYTES) {
-    buf.clear();
-    batchPool.push(buf);
-    pooledBytes += size;
-  }
-}
 /** After failing a connection, read and drop at most this much while waiting for the peer's TCP close. */
 const LINGER_BYTES = 1 << 20;
 /** A failing server waits at most this long for the peer to end TCP. */
@@ -97,31 +67,8 @@ const SERVER_LINGER_QUIET_MS = 100;
 const DEFAULT_MAX_FRAGMENTS = 1 << 20;
 /** The longest delay timers take (2^31 - 1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 0x7fffffff;
-/** A batch this big is written at once rather than waiting for the turn to end. */
-const COALESCE_LIMIT = 64 * 1024;
 
-/**
- * Runs `fn` on a microtask. A reaction on a settled promise: Node's
- * `queueMicrotask` wraps every callback in an async resource (about 3x the
- * cost), and this runs on every send. `fn` must not throw.
- */
-const resolvedPromise = Promise.resolve();
-const microtask = (fn: () => void): void => {
-  void resolvedPromise.then(fn);
-};
 
-/** Runs `fn` after the current turn's I/O: setImmediate where it exists (Node, Bun, Deno). */
-const nextMacrotask: (fn: () => void) => void =
-  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
-    ? (fn) => (globalThis as unknown as { setImmediate(f: () => void): unknown }).setImmediate(fn)
-    : (fn) => setTimeout(fn, 0);
-
-interface Chunk {
-  bytes: Uint8Array;
-  done?: Deferred<void> | undefined;
-  /** The batch buffer `bytes` views, kept for reuse once written (transports that release chunks). */
-  buf?: WriteBuf;
-}
 
 interface PendingPing {
   data: Uint8Array;
@@ -136,10 +83,72 @@ const textEncoder = new TextEncoder();
 /** What a wait for a message settles with: the message (or null), or an iterator step. */
 type RecvResult = Message | null | IteratorResult<Message, undefined>;
 
+/** The connection's entry point for {@link ReadSink} (module-private key). */
+const DELIVER = Symbol("deliver");
+
+/** A {@link ChunkSink} whose methods live on the prototype: one small object per connection, no closure. */
+class ReadSink implements ChunkSink {
+  readonly #conn: WebSocketConnectionImpl;
+  constructor(conn: WebSocketConnectionImpl) {
+    this.#conn = conn;
+  }
+  chunk(data: Uint8Array | null): void {
+    this.#conn[DELIVER](data, null);
+  }
+  error(reason: unknown): void {
+    this.#conn[DELIVER](null, reason ?? new Error("transport failed"));
+  }
+}
+
 /** An iterator step for a received message, or the end for null. */
 function toResult(value: Message | null): IteratorResult<Message, undefined> {
   return value === null ? { done: true, value: undefined } : { done: false, value };
 }
+
+/** A connection's resolved options. */
+interface Settings {
+  readonly readTimeout: number;
+  readonly closeTimeout: number;
+  readonly autoPong: boolean;
+  readonly highWater: number;
+  readonly maxFrame: number;
+  readonly onBytes: ((count: number) => void) | undefined;
+}
+
+/** Settings by the options object they came from: a server's connections share one. */
+const settingsCache = new WeakMap<WebSocketOptions, Settings>();
+
+/** Validates and resolves `options` (once per options object). */
+function settingsOf(options: WebSocketOptions): Settings {
+  let s = settingsCache.get(options);
+  if (s !== undefined) return s;
+  const hwm = options.writeHighWaterMark ?? 1 << 20;
+  if (!Number.isSafeInteger(hwm) || hwm <= 0) {
+    throw new RangeError(`writeHighWaterMark must be a positive integer: got ${hwm}`);
+  }
+  // The reader is made on first data: check its limits now, where the caller hears of them.
+  new FrameReader({
+    role: "client",
+    maxMessageSize: options.maxMessageSize,
+    maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
+    bufferCapacity: options.bufferCapacity,
+  });
+  s = Object.freeze({
+    readTimeout: timeoutOption("readTimeout", options.readTimeout, 0),
+    closeTimeout: timeoutOption("closeTimeout", options.closeTimeout, 5000),
+    autoPong: options.autoPong ?? true,
+    highWater: hwm,
+    maxFrame: options.maxFrameSize ?? Infinity,
+    onBytes: options.onBytes,
+  });
+  settingsCache.set(options, s);
+  return s;
+}
+
+const SHARED_WRITERS = {
+  client: new FrameWriter({ role: "client" }),
+  server: new FrameWriter({ role: "server" }),
+} as const;
 
 /** A rejected promise marked handled, like a {@link Deferred}'s: fire-and-forget sends never crash. */
 function rejected(error: Error): Promise<never> {
@@ -163,40 +172,48 @@ function controlTooLong(kind: string, data: Uint8Array | undefined): Promise<nev
 export class WebSocketConnectionImpl implements WebSocketConnection {
   readonly protocol: string;
   readonly extensions = "";
-  readonly closed: Promise<CloseInfo>;
+  /** Settles once the connection is fully closed; never rejects. Made on first use. */
+  get closed(): Promise<CloseInfo> {
+    return this.#closedPromise ??= this.#closedInfo !== null
+      ? Promise.resolve(this.#closedInfo)
+      : new Promise((resolve) => this.#resolveClosed = resolve);
+  }
 
   readonly #conn: Connection;
   readonly #io: ChunkIO;
-  readonly #frames: FrameReader;
+  /** The codec, made when the first bytes after the handshake arrive (an idle socket has none). */
+  #framesObj: FrameReader | null = null;
+  readonly #role: "client" | "server";
+  readonly #readerOptions: WebSocketOptions;
+  get #frames(): FrameReader {
+    return this.#framesObj ??= new FrameReader({
+      role: this.#role,
+      maxMessageSize: this.#readerOptions.maxMessageSize,
+      maxFragments: this.#readerOptions.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
+      bufferCapacity: this.#readerOptions.bufferCapacity,
+    });
+  }
   readonly #encoder: FrameWriter;
   readonly #server: boolean;
-  readonly #readTimeout: number;
-  readonly #closeTimeout: number;
-  readonly #autoPong: boolean;
-  readonly #highWater: number;
-  readonly #maxFrame: number;
-  readonly #onBytes: ((count: number) => void) | undefined;
+  /** The resolved options: one object shared by every connection made with the same options. */
+  readonly #cfg: Settings;
 
   #state: State = "open";
   #closeSent = false;
   #closeReceived: { code: number; reason: string } | null = null;
   #closeInitiator: "local" | "remote" | "none" = "none";
-  #closedDeferred = deferred<CloseInfo>();
+  #closedPromise: Promise<CloseInfo> | null = null;
+  #resolveClosed: ((info: CloseInfo) => void) | null = null;
+  #closedInfo: CloseInfo | null = null;
   /** The first failure; later calls fail with ConnectionPoisoned caused by it. */
   #error: Error | null = null;
 
-  // Send side: an open batch, then sealed chunks waiting for the socket.
-  #batch = new WriteBuf(BATCH_CAPACITY);
-  #batchDone: Deferred<void> | null = null;
-  #queue: Chunk[] = [];
-  #buffered = 0;
-  #flushing = false;
-  #flushScheduled = false;
-  /** A flush already happened in this turn of the event loop: coalesce until the next one. */
-  #burst = false;
-  /** The current send comes through `writable`. */
-  #viaStream = false;
-  #writeIdle: Deferred<void> | null = null;
+  /** The send side: batching, the write queue, shared frames (made on the first send). */
+  #outbox: Outbox | null = null;
+
+  #out(): Outbox {
+    return this.#outbox ??= new Outbox(this.#io, (e) => void this.#fail(e));
+  }
 
   // Receive side.
   #reading = false;
@@ -204,7 +221,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   /** A close frame or protocol error met by the synchronous path, for the async one. */
   #stashedClose: { code: number; reason: string } | null = null;
   #stashedError: unknown = null;
-  #pings: PendingPing[] = [];
+  /** Pings waiting for their pong (made on the first ping). */
+  #pings: PendingPing[] | null = null;
   #pingSeq = 0;
   #lastRtt = NaN;
   #bytesIn = 0;
@@ -233,25 +251,15 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     this.#conn = conn;
     this.#server = role === "server";
     this.protocol = protocol;
-    this.#frames = new FrameReader({
-      role,
-      maxMessageSize: options.maxMessageSize,
-      maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
-      bufferCapacity: options.bufferCapacity,
-    });
-    this.#encoder = new FrameWriter({ role, maxFrameSize: options.maxFrameSize });
-    this.#maxFrame = options.maxFrameSize ?? Infinity;
-    this.#readTimeout = timeoutOption("readTimeout", options.readTimeout, 0);
-    this.#closeTimeout = timeoutOption("closeTimeout", options.closeTimeout, 5000);
-    this.#autoPong = options.autoPong ?? true;
-    this.#onBytes = options.onBytes;
-    const hwm = options.writeHighWaterMark ?? 1 << 20;
-    if (!Number.isSafeInteger(hwm) || hwm <= 0) {
-      throw new RangeError(`writeHighWaterMark must be a positive integer: got ${hwm}`);
-    }
-    this.#highWater = hwm;
+    this.#role = role;
+    this.#readerOptions = options;
+    // Writers hold no state of their own (slab and mask keys are shared): one per role serves all.
+    this.#encoder = options.maxFrameSize === undefined || options.maxFrameSize === Infinity
+      ? SHARED_WRITERS[role]
+      : new FrameWriter({ role, maxFrameSize: options.maxFrameSize });
+    this.#cfg = settingsOf(options);
     this.#io = io;
-    this.closed = this.#closedDeferred.promise;
+
     if (leftover && leftover.length > 0) {
       this.#bytesIn = leftover.length;
       this.#frames.push(leftover);
@@ -260,7 +268,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
 
   /** Bytes handed to `send*` and not yet written to the socket. */
   get bufferedAmount(): number {
-    return this.#buffered;
+    return this.#outbox?.buffered ?? 0;
   }
 
   /** "open"; "closing" once a close frame was sent or the connection failed; "closed" when the socket is gone. */
@@ -325,7 +333,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    * result instead (saving iteration a promise per message).
    */
   #recvWait(asResult: boolean): Promise<RecvResult> {
-    const fast = this.#readTimeout === 0 && this.#io.readInto === undefined && this.#canReadDirect();
+    const fast = this.#cfg.readTimeout === 0 && this.#io.readInto === undefined && this.#canReadDirect();
     if (fast && this.#io.readWith !== undefined) {
       // The common wait on Node and Bun: the socket's data event hands the
       // chunk over, it is parsed there and then, and the message settles the
@@ -336,19 +344,30 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         this.#io.readWith!(this.#sink);
       });
     }
-    // Other push-based transports: one read and one `.then`, instead of
-    // nested async functions.
-    const p: Promise<Message | null> = fast
+    // Pull transports read into the codec's buffer, other push-based ones take
+    // a chunk: one read and one `.then`, instead of nested async functions.
+    const pull = this.#cfg.readTimeout === 0 && this.#io.readInto !== undefined &&
+      this.#canReadDirect();
+    const p: Promise<Message | null> = pull
+      ? (this.#reading = true,
+        this.#io.readInto!(this.#frames.spare()).then(this.#afterInto, this.#afterReadError))
+      : fast
       ? (this.#reading = true, this.#io.read().then(this.#afterRead, this.#afterReadError))
       : this.#recvSlow();
     return asResult ? p.then(toResult) : p;
   }
 
   /** Where {@link ChunkIO.readWith} delivers; a trampoline, so synchronous deliveries don't recurse. */
-  readonly #sink: ChunkSink = {
-    chunk: (data) => this.#delivered(data, null),
-    error: (reason) => this.#delivered(null, reason ?? new Error("transport failed")),
-  };
+  #sinkObj: ChunkSink | null = null;
+  /** Where {@link ChunkIO.readWith} delivers (made on the first such read). */
+  get #sink(): ChunkSink {
+    return this.#sinkObj ??= new ReadSink(this);
+  }
+
+  /** Where {@link ReadSink} delivers. */
+  [DELIVER](data: Uint8Array | null, error: unknown): void {
+    this.#delivered(data, error);
+  }
   #waiter: {
     resolve(v: RecvResult | PromiseLike<RecvResult>): void;
     asResult: boolean;
@@ -367,7 +386,16 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       for (;;) {
         this.#reading = false;
         const settled = this.#takeChunk(data, error);
-        if (settled !== undefined) return this.#settleWaiter(settled);
+        if (settled !== undefined) {
+          if (this.#listener === null || settled instanceof Promise) return this.#settleWaiter(settled);
+          // Listening: hand this message and every other buffered one over
+          // here, then read on (or stop while an async listener works).
+          if (!this.#dispatch(settled)) return;
+          for (let more = this.#tryRecvSync(); more !== null; more = this.#tryRecvSync()) {
+            if (!this.#dispatch(more)) return;
+          }
+          if (!this.#canReadDirect()) return this.#settleWaiter(this.#recvSlow());
+        }
         // No complete message yet: wait for more, unless this turn already has it.
         this.#sinkNext = null;
         this.#reading = true;
@@ -400,13 +428,32 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     }
     if (data === null) return this.#recvSlow(); // the end: the full path sorts it out
     this.#bytesIn += data.length;
-    this.#onBytes?.(data.length);
+    this.#cfg.onBytes?.(data.length);
     try {
       this.#frames.push(data);
     } catch (e) {
       this.#stashedError = e;
       return this.#recvSlow();
     }
+    return this.#afterBytes();
+  }
+
+  /** {@link #takeChunk} for pull transports: `n` bytes were read into the codec's spare() (null: the end). */
+  #takeFilled(n: number | null): Message | Promise<Message | null> | undefined {
+    if (n === null) return this.#recvSlow();
+    this.#bytesIn += n;
+    this.#cfg.onBytes?.(n);
+    try {
+      this.#frames.filled(n);
+    } catch (e) {
+      this.#stashedError = e;
+      return this.#recvSlow();
+    }
+    return this.#afterBytes();
+  }
+
+  /** After new bytes reached the codec: a message, the slow path's promise, or undefined for "read more". */
+  #afterBytes(): Message | Promise<Message | null> | undefined {
     if (this.#error || this.#state !== "open") return this.#recvSlow();
     const ready = this.#tryRecvSync();
     if (ready !== null) return ready;
@@ -414,6 +461,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   }
 
   #settleWaiter(value: Message | Promise<Message | null>): void {
+    if (this.#listener !== null) {
+      if (value instanceof Promise) value.then(this.#listenResumed, () => {});
+      else if (this.#dispatch(value)) this.#listenStep();
+      return;
+    }
     const w = this.#waiter;
     this.#waiter = null;
     if (w === null) return;
@@ -422,21 +474,134 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     else w.resolve({ done: false, value });
   }
 
+  // ------------------------------------------------------- listening (push)
+
+  #listener: ((msg: Message, ws: this) => void | Promise<void>) | null = null;
+  #onListenerError: ((error: unknown) => void) | null = null;
+  #listenResumedFn: ((msg: Message | null) => void) | null = null;
+  get #listenResumed(): (msg: Message | null) => void {
+    return this.#listenResumedFn ??= (msg) => {
+      if (msg !== null && this.#dispatch(msg)) this.#listenStep();
+    };
+  }
+
+  /**
+   * Reads for good, handing every data message to `onMessage` as it arrives,
+   * without a promise per message or a waiting call: the lightest way to keep
+   * many sockets reading (a server's `message` callback). Pings are answered
+   * and the close handshake is done as with `recv()`. A message is borrowed:
+   * valid while `onMessage` runs, or until the promise it returns settles;
+   * while such a promise is pending no further message is handed over (and
+   * reading waits), so an async listener gets backpressure.
+   *
+   * @param onMessage Gets each data message (and this connection, so one function can serve many).
+   * @param onError Told when `onMessage` throws or rejects; the connection is then closed with 1011.
+   * @throws {TypeError} When the connection is already being read (recv, iteration or listen).
+   */
+  listen(
+    onMessage: (msg: Message, ws: this) => void | Promise<void>,
+    onError?: (error: unknown) => void,
+  ): void {
+    if (this.#listener !== null || this.#reading || this.#waiter !== null) {
+      throw new TypeError("listen() needs the connection to itself: it is already being read");
+    }
+    this.#listener = onMessage;
+    this.#onListenerError = onError ?? null;
+    this.#listenStep();
+  }
+
+  /** Hands over what is buffered, then waits for more. */
+  #listenStep(): void {
+    for (let msg = this.#tryRecvSync(); msg !== null; msg = this.#tryRecvSync()) {
+      if (!this.#dispatch(msg)) return;
+    }
+    if (this.#state === "closed" || this.#draining) return;
+    const fast = this.#cfg.readTimeout === 0 && this.#io.readInto === undefined && this.#canReadDirect();
+    if (fast && this.#io.readWith !== undefined) {
+      this.#reading = true;
+      this.#io.readWith(this.#sink);
+      return;
+    }
+    if (this.#cfg.readTimeout === 0 && this.#io.readInto !== undefined && this.#canReadDirect()) {
+      // Deno: straight into the codec's buffer, no suspended async function per socket.
+      this.#reading = true;
+      this.#io.readInto(this.#frames.spare()).then(this.#listenFilled, this.#listenReadFailed);
+      return;
+    }
+    this.#recvSlow().then(this.#listenResumed, () => {});
+  }
+
+  #listenFilledFn: ((n: number | null) => void) | null = null;
+  get #listenFilled(): (n: number | null) => void {
+    return this.#listenFilledFn ??= (n) => {
+      this.#reading = false;
+      const r = this.#takeFilled(n);
+      if (r === undefined) this.#listenStep();
+      else if (r instanceof Promise) r.then(this.#listenResumed, () => {});
+      else if (this.#dispatch(r)) this.#listenStep();
+    };
+  }
+  #listenReadFailedFn: ((e: unknown) => void) | null = null;
+  get #listenReadFailed(): (e: unknown) => void {
+    return this.#listenReadFailedFn ??= (e) => {
+      this.#reading = false;
+      this.#stashedError = e ?? new Error("the transport's read failed");
+      this.#recvSlow().then(this.#listenResumed, () => {});
+    };
+  }
+
+  /** Gives `msg` to the listener; false when it returned a promise (the loop resumes when it settles) or failed. */
+  #dispatch(msg: Message): boolean {
+    let r: void | Promise<void>;
+    try {
+      r = this.#listener!(msg, this);
+    } catch (e) {
+      this.#listenerFailed(e);
+      return false;
+    }
+    if (r === undefined || typeof (r as { then?: unknown }).then !== "function") return true;
+    (r as Promise<void>).then(() => this.#listenStep(), (e) => this.#listenerFailed(e));
+    return false;
+  }
+
+  #listenerFailed(e: unknown): void {
+    this.#onListenerError?.(e);
+    this.close(1011).catch(() => {});
+  }
+
   #canReadDirect(): boolean {
     return !this.#error && !this.#draining && !this.#reading && this.#state === "open" &&
       !this.#closeSent &&
       this.#stashedError === null && this.#stashedClose === null;
   }
 
-  readonly #afterRead = (chunk: Uint8Array | null): Promise<Message | null> | Message | null => {
+  #afterReadFn: ((chunk: Uint8Array | null) => Promise<Message | null> | Message | null) | null =
+    null;
+  #afterReadErrorFn: ((e: unknown) => Promise<Message | null>) | null = null;
+  /** The read continuations of pull-style transports, made on first use (Node and Bun use readWith). */
+  get #afterRead(): (chunk: Uint8Array | null) => Promise<Message | null> | Message | null {
+    return this.#afterReadFn ??= (chunk) => this.#afterReadChunk(chunk);
+  }
+  #afterIntoFn: ((n: number | null) => Promise<Message | null> | Message | null) | null = null;
+  get #afterInto(): (n: number | null) => Promise<Message | null> | Message | null {
+    return this.#afterIntoFn ??= (n) => {
+      this.#reading = false;
+      return this.#takeFilled(n) ?? this.recv();
+    };
+  }
+  get #afterReadError(): (e: unknown) => Promise<Message | null> {
+    return this.#afterReadErrorFn ??= (e) => this.#afterReadFailed(e);
+  }
+
+  #afterReadChunk(chunk: Uint8Array | null): Promise<Message | null> | Message | null {
     this.#reading = false;
     return this.#takeChunk(chunk, null) ?? this.recv();
-  };
+  }
 
-  readonly #afterReadError = (e: unknown): Promise<Message | null> => {
+  #afterReadFailed(e: unknown): Promise<Message | null> {
     this.#reading = false;
     return this.#takeChunk(null, e ?? new Error("the transport's read failed")) as Promise<Message | null>;
-  };
+  }
 
   /**
    * A data message already complete in the receive buffer, or null when
@@ -479,8 +644,10 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   #pollBuffered(discard: boolean): Message | null {
     for (;;) {
       let msg: Message | null;
+      const frames = this.#framesObj;
+      if (frames === null) return null; // nothing received yet
       try {
-        msg = this.#frames.next();
+        msg = frames.next();
       } catch (e) {
         this.#stashedError = e;
         return null;
@@ -492,7 +659,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
           if (discard) continue;
           return msg;
         case "ping":
-          if (!this.#autoPong) {
+          if (!this.#cfg.autoPong) {
             if (discard) continue;
             return msg;
           }
@@ -539,12 +706,12 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
         const read: Promise<Uint8Array | number | null> = io.readInto !== undefined
           ? io.readInto(this.#frames.spare())
           : io.read();
-        got = this.#readTimeout > 0
+        got = this.#cfg.readTimeout > 0
           ? await withTimeout(
             read,
-            this.#readTimeout,
+            this.#cfg.readTimeout,
             "READ_TIMEOUT",
-            `no data from the peer for ${this.#readTimeout} ms (readTimeout)`,
+            `no data from the peer for ${this.#cfg.readTimeout} ms (readTimeout)`,
           )
           : await read;
       } catch (e) {
@@ -563,7 +730,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       }
       const count = typeof got === "number" ? got : got.length;
       this.#bytesIn += count;
-      this.#onBytes?.(count);
+      this.#cfg.onBytes?.(count);
       try {
         if (typeof got === "number") this.#frames.filled(got);
         else this.#frames.push(got);
@@ -616,11 +783,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   sendText(text: string): Promise<void> {
     const refused = this.#refusal();
     if (refused !== null) return refused;
-    const before = this.#batch.length;
-    if (this.#maxFrame === Infinity) this.#encoder.appendText(this.#batch, text);
-    else this.#batch.write(this.#encoder.text(text));
-    this.#buffered += this.#batch.length - before;
-    return this.#batchPromise();
+    const batch = this.#out().batch();
+    const before = batch.length;
+    if (this.#cfg.maxFrame === Infinity) this.#encoder.appendText(batch, text);
+    else batch.write(this.#encoder.text(text));
+    return this.#out().added(batch.length - before);
   }
 
   /**
@@ -634,20 +801,14 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   sendBinary(data: Uint8Array): Promise<void> {
     const refused = this.#refusal();
     if (refused !== null) return refused;
-    if (this.#server && data.length >= VECTOR_THRESHOLD && this.#maxFrame === Infinity) {
-      this.#seal();
-      const done = deferred<void>();
-      const header = this.#encoder.header("binary", data.length);
-      this.#queue.push({ bytes: header }, { bytes: data, done });
-      this.#buffered += header.length + data.length;
-      this.#kick();
-      return done.promise;
+    if (this.#server && data.length >= VECTOR_THRESHOLD && this.#cfg.maxFrame === Infinity) {
+      return this.#out().vectored(this.#encoder.header("binary", data.length), data);
     }
-    const before = this.#batch.length;
-    if (this.#maxFrame === Infinity) this.#encoder.appendFrame(this.#batch, "binary", data);
-    else this.#batch.write(this.#encoder.binary(data));
-    this.#buffered += this.#batch.length - before;
-    return this.#batchPromise();
+    const batch = this.#out().batch();
+    const before = batch.length;
+    if (this.#cfg.maxFrame === Infinity) this.#encoder.appendFrame(batch, "binary", data);
+    else batch.write(this.#encoder.binary(data));
+    return this.#out().added(batch.length - before);
   }
 
   /**
@@ -670,7 +831,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     } else payload = payload.slice();
     this.#enqueueControl("ping", payload);
     const done = deferred<number>();
-    this.#pings.push({ data: payload, sentAt: performance.now(), done });
+    (this.#pings ??= []).push({ data: payload, sentAt: performance.now(), done });
     return done.promise;
   }
 
@@ -684,8 +845,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   pong(data: Uint8Array = new Uint8Array(0)): Promise<void> {
     const refused = this.#refusal() ?? controlTooLong("pong", data);
     if (refused !== null) return refused;
-    this.#enqueueControl("pong", data);
-    return this.#batchPromise();
+    return this.#enqueueControl("pong", data);
   }
 
   /** Send side as a stream: strings as text, bytes as binary, backpressure in bytes. */
@@ -694,15 +854,15 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       write: (chunk) => {
         const refused = this.#refusal();
         if (refused !== null) return refused;
-        this.#viaStream = true;
+        this.#out().viaStream = true;
         let sent: Promise<void>;
         try {
           sent = typeof chunk === "string" ? this.sendText(chunk) : this.sendBinary(chunk);
         } finally {
-          this.#viaStream = false;
+          this.#out().viaStream = false;
         }
         // Resolve at once while under the high-water mark so writes in one turn batch together.
-        if (this.#buffered > this.#highWater) return sent;
+        if (this.#out().buffered > this.#cfg.highWater) return sent;
       },
       close: async () => {
         await this.close(1000);
@@ -719,6 +879,26 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    * rejected promise (promise-returning methods reject rather than throw, so
    * `ws.sendText(x).catch(…)` and `await` see the same failure).
    */
+  /**
+   * Queues a complete frame shared with other connections (a published
+   * message, encoded once), after everything sent so far: no copy and no
+   * promise per connection. Used by the server's topics.
+   *
+   * @param frame Unmasked frame bytes nobody modifies any more.
+   * @param maxBufferedBytes Refuse when more than this would wait unsent.
+   * @returns "sent"; "full" (nothing queued) when over the bound; "closed" once closing.
+   */
+  sendShared(frame: Uint8Array, maxBufferedBytes: number): "sent" | "full" | "closed" {
+    if (!this.#server) throw new TypeError("shared frames are server frames: this is a client");
+    if (this.#error !== null || this.#closeSent || this.#state !== "open") return "closed";
+    if ((this.#outbox?.buffered ?? 0) + frame.length > maxBufferedBytes) return "full";
+    this.#out().shared(frame);
+    return "sent";
+  }
+
+  /** Called once when the connection has closed: subclasses let go of what they hold. */
+  protected released(_info: CloseInfo): void {}
+
   #refusal(): Promise<never> | null {
     if (this.#error === null && !this.#closeSent && this.#state === "open") return null;
     if (this.#error !== null) return rejected(this.#poisoned());
@@ -731,158 +911,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     );
   }
 
-  #enqueueControl(kind: "ping" | "pong", data: Uint8Array): void {
-    const before = this.#batch.length;
-    this.#encoder.appendFrame(this.#batch, kind, data);
-    this.#buffered += this.#batch.length - before;
-    this.#batchPromise();
-  }
-
-  /** The promise shared by every frame in the open batch; schedules the flush. */
-  #batchPromise(): Promise<void> {
-    const done = this.#batchDone ??= deferred<void>();
-    if (this.#batch.length >= COALESCE_LIMIT) {
-      // Keep single writes ≤ ~64 KiB. Where the socket takes bytes at once
-      // and nothing waits before this batch, it leaves now, straight from its
-      // memory; otherwise it is sealed and queued.
-      if (this.#io.releasesChunks === true && !this.#flushing && this.#queue.length === 0) {
-        this.#flush();
-      } else this.#seal();
-    }
-    this.#kick();
-    return done.promise;
-  }
-
-  /**
-   * Schedules a flush. The first frame of a burst leaves on a microtask, so a
-   * lone message is not delayed. Through `writable`, frames written after a
-   * flush in the same turn of the event loop wait for the next macrotask and
-   * leave together, in writes of up to 64 KiB: one syscall for many small
-   * frames instead of one each.
-   */
-  #kick(): void {
-    if (this.#flushing || this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    // Direct sends batch on a microtask: a loop of sends fills one batch before
-    // it runs, and a lone send leaves at once. The writable stream hands over
-    // one chunk per microtask hop, so its writes coalesce per turn instead.
-    if (!this.#viaStream) {
-      microtask(this.#runFlush);
-      return;
-    }
-    if (!this.#burst || this.#batch.length >= COALESCE_LIMIT) {
-      if (!this.#burst) {
-        this.#burst = true;
-        nextMacrotask(this.#endBurst);
-      }
-      microtask(this.#runFlush);
-    } else {
-      nextMacrotask(this.#runFlush);
-    }
-  }
-
-  readonly #runFlush = (): void => {
-    this.#flushScheduled = false;
-    this.#flush();
-  };
-
-  readonly #endBurst = (): void => {
-    this.#burst = false;
-  };
-
-  /** Moves the open batch to the write queue. */
-  #seal(): void {
-    const len = this.#batch.length;
-    if (len === 0) {
-      if (this.#batchDone) {
-        this.#queue.push({ bytes: new Uint8Array(0), done: this.#batchDone });
-        this.#batchDone = null;
-      }
-      return;
-    }
-    let bytes: Uint8Array;
-    if (this.#io.releasesChunks === true) {
-      // The transport lets go of written memory: hand the batch over and give
-      // it to the shared pool once written. No copy.
-      const buf = this.#batch;
-      this.#batch = takeBatch();
-      this.#queue.push({ bytes: buf.payload(), done: this.#batchDone ?? undefined, buf });
-      this.#batchDone = null;
-      return;
-    }
-    if (len >= HANDOFF_THRESHOLD) {
-      // Big batch: hand its memory over and start a fresh one, no copy.
-      bytes = this.#batch.payload();
-      this.#batch = new WriteBuf(BATCH_CAPACITY);
-    } else {
-      // The runtime may hold written bytes until they are sent: copy out, reuse
-      // the batch. Small copies come from a slab (see copyBytes: no on-heap arrays).
-      bytes = copyBytes(this.#batch.payload());
-      this.#batch.clear();
-    }
-    this.#queue.push({ bytes, done: this.#batchDone ?? undefined });
-    this.#batchDone = null;
-  }
-
-  /**
-   * Writes queued chunks in order. Synchronous while the socket accepts writes
-   * at once (no promise, no async frame); continues from the write's promise
-   * when the socket pushes back.
-   */
-  #flush(): void {
-    if (this.#flushing) return;
-    this.#flushing = true;
-    for (;;) {
-      if (this.#queue.length === 0) this.#seal();
-      const item = this.#queue.shift();
-      if (item === undefined) break;
-      if (item.bytes.length > 0) {
-        let pending: Promise<void> | undefined;
-        try {
-          pending = this.#io.write(item.bytes);
-        } catch (e) {
-          this.#writeFailed(item, e);
-          return;
-        }
-        if (pending !== undefined) {
-          pending.then(() => {
-            this.#buffered -= item.bytes.length;
-            if (item.buf !== undefined) giveBatch(item.buf);
-            item.done?.resolve();
-            this.#flushing = false;
-            this.#flush();
-          }, (e) => this.#writeFailed(item, e));
-          return;
-        }
-      }
-      this.#buffered -= item.bytes.length;
-      if (item.buf !== undefined) giveBatch(item.buf);
-      item.done?.resolve();
-    }
-    this.#flushing = false;
-    const idle = this.#writeIdle;
-    this.#writeIdle = null;
-    idle?.resolve();
-  }
-
-  /** The chunk being written failed with the socket: its senders hear why, then the connection fails. */
-  #writeFailed(item: Chunk, e: unknown): void {
-    this.#flushing = false;
-    item.done?.reject(e);
-    void this.#fail(e);
-  }
-
-  /** Resolves when everything queued so far has been handed to the socket. */
-  #drainWrites(): Promise<void> {
-    if (
-      !this.#flushing && !this.#flushScheduled && this.#queue.length === 0 &&
-      this.#batch.length === 0 && !this.#batchDone
-    ) {
-      return Promise.resolve();
-    }
-    this.#writeIdle ??= deferred<void>();
-    this.#kick();
-    return this.#writeIdle.promise;
+  #enqueueControl(kind: "ping" | "pong", data: Uint8Array): Promise<void> {
+    const batch = this.#out().batch();
+    const before = batch.length;
+    this.#encoder.appendFrame(batch, kind, data);
+    return this.#out().added(batch.length - before);
   }
 
   // ---------------------------------------------------------------- close
@@ -913,7 +946,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     }
     // 0 and Infinity mean no limit, as in every other timeout option (a bare
     // setTimeout(fn, Infinity) fires at once); longer ones are clamped.
-    const limit = this.#closeTimeout;
+    const limit = this.#cfg.closeTimeout;
     const timer = limit > 0 && limit !== Infinity
       ? setTimeout(() => {
         this.#finish({
@@ -923,7 +956,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
           initiatedBy: "local",
           error: new TimeoutError(
             "WS_CLOSE_TIMEOUT",
-            `the peer did not complete the close handshake within ${this.#closeTimeout} ms`,
+            `the peer did not complete the close handshake within ${this.#cfg.closeTimeout} ms`,
           ),
         });
       }, Math.min(limit, MAX_TIMER_MS))
@@ -944,9 +977,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
   #sendClose(code: number | undefined, reason: string): void {
     this.#closeSent = true;
     const frame = code === undefined ? this.#encoder.close() : this.#encoder.close(code, reason);
-    this.#batch.write(frame);
-    this.#buffered += frame.length;
-    this.#batchPromise();
+    this.#out().batch().write(frame);
+    void this.#out().added(frame.length);
   }
 
   async #onPeerClose(code: number, reason: string): Promise<void> {
@@ -960,8 +992,8 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     const info: CloseInfo = { code, reason, wasClean: true, initiatedBy: this.#closeInitiator };
     try {
       await withTimeout(
-        this.#drainWrites(),
-        this.#closeTimeout,
+        this.#out().drain(),
+        this.#cfg.closeTimeout,
         "WS_CLOSE_TIMEOUT",
         "close frame could not be written in time",
       );
@@ -980,7 +1012,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
    * LINGER_BYTES), then finishes. Reading matters: closing a socket with
    * unread bytes makes the kernel send RST and drop our queued close frame.
    */
-  async #awaitEof(info: CloseInfo, limitMs = this.#closeTimeout, quietMs = 0): Promise<void> {
+  async #awaitEof(info: CloseInfo, limitMs = this.#cfg.closeTimeout, quietMs = 0): Promise<void> {
     let discarded = 0;
     const drain = async () => {
       for (;;) {
@@ -1022,7 +1054,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
           this.#sendClose(code, "");
         }
         try {
-          await withTimeout(this.#drainWrites(), 1000, "WS_CLOSE_TIMEOUT", "close frame write");
+          await withTimeout(this.#out().drain(), 1000, "WS_CLOSE_TIMEOUT", "close frame write");
         } catch { /* ending anyway */ }
       }
     } else if (error instanceof TimeoutError && !this.#closeSent) {
@@ -1043,11 +1075,11 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
       // closeTimeout; a failing server drains the peer's answer for a short
       // while so its close frame is not lost to an RST.
       this.#rejectPings(error);
-      const limit = this.#closeTimeout > 0 && this.#closeTimeout < SERVER_LINGER_MS
-        ? this.#closeTimeout
+      const limit = this.#cfg.closeTimeout > 0 && this.#cfg.closeTimeout < SERVER_LINGER_MS
+        ? this.#cfg.closeTimeout
         : SERVER_LINGER_MS;
       if (this.#server) void this.#awaitEof(info, limit, SERVER_LINGER_QUIET_MS);
-      else void this.#awaitEof(info, this.#closeTimeout);
+      else void this.#awaitEof(info, this.#cfg.closeTimeout);
     } else this.#finish(info);
     return error;
   }
@@ -1068,30 +1100,31 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     const reason = info.error ??
       new ConnectionClosed("WS_CLOSED", `the WebSocket closed (${info.code})`, { retryable: true });
     this.#rejectPings(reason);
-    for (const c of this.#queue) c.done?.reject(reason);
-    this.#queue = [];
-    this.#batchDone?.reject(reason);
-    this.#batchDone = null;
-    this.#writeIdle?.resolve();
-    this.#writeIdle = null;
+    this.#outbox?.abandon(reason);
     try {
       this.#conn.close();
     } catch { /* already closed */ }
-    this.#closedDeferred.resolve(info);
+    this.#closedInfo = info;
+    this.released(info);
+    this.#resolveClosed?.(info);
   }
 
   #rejectPings(reason: Error): void {
-    for (const p of this.#pings) p.done.reject(reason);
-    this.#pings = [];
+    const pings = this.#pings;
+    if (pings === null) return;
+    this.#pings = null;
+    for (const p of pings) p.done.reject(reason);
   }
 
   #onPong(data: Uint8Array): void {
-    const i = this.#pings.findIndex((p) =>
+    const pings = this.#pings;
+    if (pings === null) return; // unsolicited pong: a heartbeat, nothing to settle
+    const i = pings.findIndex((p) =>
       p.data.length === data.length && p.data.every((b, j) => b === data[j])
     );
     if (i < 0) return; // unsolicited pong: a heartbeat, nothing to settle
     const now = performance.now();
-    const answered = this.#pings.splice(0, i + 1);
+    const answered = pings.splice(0, i + 1);
     this.#lastRtt = now - answered[i]!.sentAt;
     // A pong answers its ping and, implicitly, every earlier one (RFC 6455 §5.5.3).
     for (const p of answered) p.done.resolve(now - p.sentAt);

@@ -13,6 +13,8 @@ export interface HeadRead<H> {
   head: H;
   /** Bytes past the head (the first frames, or a body), possibly empty. */
   rest: Uint8Array;
+  /** Everything read: the head's bytes, then `rest`. */
+  bytes: Uint8Array;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function readHead<H extends { headLength: number }>(
   what: string,
   limits?: Partial<HeadLimits>,
 ): Promise<HeadRead<H>> {
-  let buf = new Uint8Array(1024);
+  let buf: Uint8Array = EMPTY;
   let len = 0;
   const maxBytes = limits?.maxHeaderBytes ?? 16384;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -55,12 +57,18 @@ export async function readHead<H extends { headLength: number }>(
       if (chunk === null) {
         throw new ConnectionClosed(
           "WS_HANDSHAKE_EOF",
-          `the connection closed before the ${what} was complete (${buf.length} bytes received)`,
+          `the connection closed before the ${what} was complete (${len} bytes received)`,
           { retryable: true },
         );
       }
+      if (len === 0 && chunk.length <= maxBytes && hasBlankLine(chunk, 0, chunk.length)) {
+        // The usual case: the whole head in the first chunk. Parse it where it
+        // is, without copying it into a buffer of our own.
+        const head = parseOrRefuse(parse, chunk, limits, what);
+        if (head !== null) return { head, rest: chunk.subarray(head.headLength), bytes: chunk };
+      }
       if (len + chunk.length > buf.length) {
-        let cap = buf.length * 2;
+        let cap = Math.max(1024, buf.length * 2);
         while (cap < len + chunk.length) cap *= 2;
         const next = new Uint8Array(cap);
         next.set(buf.subarray(0, len));
@@ -74,22 +82,33 @@ export async function readHead<H extends { headLength: number }>(
       // The first chunk is parsed anyway, so garbage is refused at once.
       if (scanFrom > 0 && !hasBlankLine(buf, scanFrom, len) && len <= maxBytes) continue;
       const view = buf.subarray(0, len);
-      let head: H | null;
-      try {
-        head = parse(view, limits);
-      } catch (e) {
-        if (e instanceof HttpParseError) {
-          throw new HandshakeError("WS_HANDSHAKE_MALFORMED", `malformed ${what}: ${e.message}`, {
-            status: e.status,
-            cause: e,
-          });
-        }
-        throw e;
-      }
-      if (head !== null) return { head, rest: view.subarray(head.headLength) };
+      const head = parseOrRefuse(parse, view, limits, what);
+      if (head !== null) return { head, rest: view.subarray(head.headLength), bytes: view };
     }
   } finally {
     if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Parses `view`; a parse error becomes a {@link HandshakeError} with the status to answer. */
+function parseOrRefuse<H>(
+  parse: (buf: Uint8Array, limits?: Partial<HeadLimits>) => H | null,
+  view: Uint8Array,
+  limits: Partial<HeadLimits> | undefined,
+  what: string,
+): H | null {
+  try {
+    return parse(view, limits);
+  } catch (e) {
+    if (e instanceof HttpParseError) {
+      throw new HandshakeError("WS_HANDSHAKE_MALFORMED", `malformed ${what}: ${e.message}`, {
+        status: e.status,
+        cause: e,
+      });
+    }
+    throw e;
   }
 }
 
