@@ -103,6 +103,17 @@ export { acceptWebSocket } from "./src/server/accept.ts";
 export type { AcceptedWebSocket, AcceptWebSocketOptions, UpgradeDecision, UpgradeInfo } from "./src/server/accept.ts";
 export { serveWebSocket } from "./src/server/serve.ts";
 export type { ServeWebSocketOptions, WebSocketServer } from "./src/server/serve.ts";
+export { Topics } from "./src/server/topics.ts";
+export type {
+  PublishOptions,
+  PublishResult,
+  SlowSubscriberEvent,
+  SlowSubscriberPolicy,
+  TopicsOptions,
+  TopicStats,
+} from "./src/server/topics.ts";
+export type { FetchHandler, FetchInfo, HttpOptions } from "./src/server/http_serve.ts";
+export type { WebSocketCallbacks } from "./src/server/run_handler.ts";
 
 // -- REST client (src/rest)
 export { isIdempotentMethod, RestClient } from "./src/rest/client.ts";

@@ -53,5 +53,14 @@ export type {
   UpgradeInfo,
 } from "./server/accept.ts";
 export type { ChunkIO, ChunkSink, Connection, NetAddr } from "./transports/types.ts";
+export { Topics } from "./server/topics.ts";
+export type {
+  PublishOptions,
+  PublishResult,
+  SlowSubscriberEvent,
+  SlowSubscriberPolicy,
+  TopicsOptions,
+  TopicStats,
+} from "./server/topics.ts";
 export type { WebSocketOptions } from "./ws/connection.ts";
 export type { CloseInfo, WebSocketConnection } from "./ws/types.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 import { HandshakeError } from "../core/errors.ts";
-import { parseRequestHead } from "../core/http1/head.ts";
+import { parseRequestHead, type RequestHead } from "../core/http1/head.ts";
+import { decodeLatin1 } from "../core/http1/latin1.ts";
 import type { HeaderInit } from "../core/http1/request_writer.ts";
 import {
   buildAcceptResponse,
@@ -14,11 +15,13 @@ import {
   type UpgradeRequest,
 } from "../core/ws/handshake.ts";
 import type { ChunkIO, Connection, NetAddr } from "../transports/types.ts";
-import { WebSocketConnectionImpl, type WebSocketOptions } from "../ws/connection.ts";
+import type { WebSocketOptions } from "../ws/connection.ts";
 import { timeoutOption } from "../ws/deferred.ts";
-import { readHead } from "../ws/head_io.ts";
+import { type HeadRead, readHead } from "../ws/head_io.ts";
 import { takeIo } from "../ws/io.ts";
 import type { WebSocketConnection } from "../ws/types.ts";
+import { ServerWebSocket } from "./server_socket.ts";
+import type { PublishResult, Topics } from "./topics.ts";
 
 /** What `onUpgrade` decides: refuse with an HTTP status, or accept (optionally picking a subprotocol). */
 export type UpgradeDecision =
@@ -48,9 +51,26 @@ export interface AcceptWebSocketOptions extends WebSocketOptions {
    * @default accept everything
    */
   onUpgrade?: (info: UpgradeInfo) => UpgradeDecision | void | Promise<UpgradeDecision | void>;
+  /** The topics `subscribe()` and `publish()` of the accepted socket use. @default none (they throw) */
+  topics?: Topics | undefined;
 }
 
-/** A server-side WebSocket, with the request that opened it. */
+/**
+ * A server-side WebSocket, with the request that opened it and its topics.
+ *
+ * @example Join a topic and broadcast to it
+ * ```ts
+ * import { serveWebSocket } from "@sluice/net";
+ * const server = await serveWebSocket({
+ *   port: 0,
+ *   handler: async (ws) => {
+ *     ws.subscribe("lobby");
+ *     for await (const msg of ws) if (msg.type === "text") ws.publish("lobby", msg.text);
+ *   },
+ * });
+ * await server.close();
+ * ```
+ */
 export interface AcceptedWebSocket extends WebSocketConnection {
   /** The upgrade request. */
   readonly request: UpgradeRequest;
@@ -58,6 +78,27 @@ export interface AcceptedWebSocket extends WebSocketConnection {
   readonly remoteAddr: NetAddr;
   /** The transport connection (TLS facts: `serverName`, `peerCertificateAuthorized`, `alpnProtocol`). */
   readonly transport: Connection;
+  /**
+   * Joins `topic` (exact match): the server's `publish(topic, …)` reaches
+   * this socket from now on, until `unsubscribe` or the close.
+   *
+   * @returns False when already subscribed (or closed).
+   * @throws {TypeError} When the socket has no topics (`acceptWebSocket` without `topics`).
+   */
+  subscribe(topic: string): boolean;
+  /** Leaves `topic`; false when not subscribed. */
+  unsubscribe(topic: string): boolean;
+  /** Whether this socket is subscribed to `topic`. */
+  isSubscribed(topic: string): boolean;
+  /** The topics this socket is subscribed to (a copy). */
+  readonly topics: readonly string[];
+  /**
+   * Publishes to every subscriber of `topic` except this socket (Bun's
+   * `ws.publish`); see `Topics.publish`.
+   */
+  publish(topic: string, data: string | Uint8Array): PublishResult;
+  /** Published messages this socket did not take because its outgoing buffer was full. */
+  readonly droppedMessages: number;
 }
 
 /**
@@ -66,7 +107,7 @@ export interface AcceptedWebSocket extends WebSocketConnection {
  * and throws that error, so the caller's bug is reported rather than turned
  * into a silently dropped connection.
  */
-async function refuse(
+export async function refuse(
   conn: Connection,
   io: ChunkIO,
   status: number,
@@ -114,24 +155,64 @@ export async function acceptWebSocket(
   conn: Connection,
   options: AcceptWebSocketOptions = {},
 ): Promise<AcceptedWebSocket> {
-  const handshakeTimeout = timeoutOption("handshakeTimeout", options.handshakeTimeout, 10_000);
   const io = takeIo(conn);
-  let request: UpgradeRequest;
-  let rest: Uint8Array;
+  let read: HeadRead<RequestHead>;
   try {
-    const read = await readHead(
-      io,
-      () => conn.close(),
-      parseRequestHead,
-      handshakeTimeout,
-      "WebSocket upgrade request",
-      {
-        maxHeaderBytes: options.maxHeaderBytes ?? 16384,
-        maxHeaderCount: options.maxHeaderCount ?? 100,
-      },
-    );
-    rest = read.rest;
-    request = parseUpgradeRequest(read.head);
+    read = await readRequestHead(conn, io, options);
+  } catch (e) {
+    if (e instanceof HandshakeError) {
+      await refuse(conn, io, e.status || 400, e.message, e.headers);
+    } else conn.close();
+    throw e;
+  }
+  return upgrade(conn, io, read.head, read.rest, options, read.bytes);
+}
+
+/**
+ * Reads a request head off a fresh connection, bounded by `handshakeTimeout`
+ * and the head limits.
+ *
+ * @throws {HandshakeError} Malformed or over the limits (400/431; not answered yet).
+ * @throws {TimeoutError} When it did not arrive in time (closed).
+ * @throws {ConnectionClosed} When the client went away first.
+ */
+export function readRequestHead(
+  conn: Connection,
+  io: ChunkIO,
+  options: AcceptWebSocketOptions,
+): Promise<HeadRead<RequestHead>> {
+  const handshakeTimeout = timeoutOption("handshakeTimeout", options.handshakeTimeout, 10_000);
+  return readHead(
+    io,
+    () => conn.close(),
+    parseRequestHead,
+    handshakeTimeout,
+    "WebSocket upgrade request",
+    {
+      maxHeaderBytes: options.maxHeaderBytes ?? 16384,
+      maxHeaderCount: options.maxHeaderCount ?? 100,
+    },
+  );
+}
+
+/**
+ * The opening handshake once the request head is read: checks it, consults
+ * `onUpgrade`, answers 101 or refuses (answered and closed).
+ *
+ * @param raw The bytes `head` was parsed from, when at hand: kept instead of the parsed request.
+ * @throws {HandshakeError} When the request is not a valid upgrade, or refused.
+ */
+export async function upgrade(
+  conn: Connection,
+  io: ChunkIO,
+  head: RequestHead,
+  rest: Uint8Array,
+  options: AcceptWebSocketOptions,
+  raw?: Uint8Array,
+): Promise<ServerWebSocket> {
+  let request: UpgradeRequest;
+  try {
+    request = parseUpgradeRequest(head);
   } catch (e) {
     if (e instanceof HandshakeError) {
       await refuse(conn, io, e.status || 400, e.message, e.headers);
@@ -174,20 +255,14 @@ export async function acceptWebSocket(
     conn.close();
     throw e;
   }
-  const ws = new WebSocketConnectionImpl(
+  return new ServerWebSocket(
     conn,
     io,
-    "server",
     decision?.protocol ?? "",
     rest,
     options,
-  ) as
-    & WebSocketConnectionImpl
-    & {
-      request: UpgradeRequest;
-      remoteAddr: NetAddr;
-    };
-  ws.request = request;
-  ws.remoteAddr = conn.remoteAddr;
-  return ws;
+    // The raw head, as a one-byte string, is lighter to keep than the parsed request.
+    raw !== undefined ? decodeLatin1(raw, 0, head.headLength) : request,
+    options.topics ?? null,
+  );
 }

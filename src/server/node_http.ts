@@ -10,7 +10,8 @@ import { buildRejectResponse } from "../core/ws/handshake.ts";
 import { type UpgradeSocket, wrapUpgradeSocket } from "../transports/node_upgrade.ts";
 import type { Connection } from "../transports/types.ts";
 import { type AcceptedWebSocket, acceptWebSocket, type AcceptWebSocketOptions } from "./accept.ts";
-import { runHandler } from "./run_handler.ts";
+import { InFlight, runHandler } from "./run_handler.ts";
+import { type PublishOptions, type PublishResult, Topics, type TopicsOptions } from "./topics.ts";
 
 /** The `IncomingMessage` of an `'upgrade'` event, as far as the adapter reads it. */
 export interface NodeUpgradeRequest {
@@ -140,7 +141,7 @@ export interface NodeUpgradeEmitter {
 }
 
 /** Options for {@link attachWebSocket}. */
-export interface AttachWebSocketOptions extends NodeUpgradeOptions {
+export interface AttachWebSocketOptions extends NodeUpgradeOptions, TopicsOptions {
   /**
    * Only upgrade requests for this path (without the query), or those the
    * function accepts. Others are left to the server's other `'upgrade'`
@@ -170,6 +171,10 @@ export interface AttachedWebSockets {
    * resolves once all are closed. The HTTP server itself keeps running.
    */
   close(code?: number, reason?: string): Promise<void>;
+  /** Sends `data` to every socket subscribed to `topic`, encoded once; see `Topics.publish`. */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): PublishResult;
+  /** The topics of these sockets (subscriber counts, stats). */
+  readonly topics: Topics;
 }
 
 function pathOf(url: string | undefined): string {
@@ -237,19 +242,22 @@ export function attachWebSocket(
     ? (p: string) => p === path
     : path;
   const onError = options.onError ?? (() => {});
+  const topics = options.topics ?? new Topics(options);
+  const upgradeOptions = { ...options, topics };
   const open = new Set<AcceptedWebSocket>();
-  const pending = new Set<Promise<void>>();
+  const inFlight = new InFlight();
   let stopping = false;
+  const isStopping = () => stopping;
 
-  const serveOne = async (req: NodeUpgradeRequest, socket: UpgradeSocket, head: Uint8Array) => {
-    let ws: AcceptedWebSocket;
-    try {
-      ws = await handleNodeUpgrade(req, socket, head, options);
-    } catch (e) {
-      onError(e);
-      return;
-    }
-    await runHandler(ws, options.handler, open, onError, () => stopping);
+  const serveOne = (req: NodeUpgradeRequest, socket: UpgradeSocket, head: Uint8Array) => {
+    inFlight.enter();
+    handleNodeUpgrade(req, socket, head, upgradeOptions).then(
+      (ws) => runHandler(ws, options.handler, open, onError, isStopping, inFlight.leave),
+      (e) => {
+        onError(e);
+        inFlight.leave();
+      },
+    );
   };
 
   const listener = (req: NodeUpgradeRequest, socket: UpgradeSocket, head: Uint8Array) => {
@@ -259,12 +267,11 @@ export function attachWebSocket(
       void refuse(wrapUpgradeSocket(socket), 404, "no WebSocket endpoint at this path");
       return;
     }
-    if (stopping || pending.size >= max) {
+    if (stopping || inFlight.count >= max) {
       void refuse(wrapUpgradeSocket(socket), 503, "too many connections");
       return;
     }
-    const p = serveOne(req, socket, head).finally(() => pending.delete(p));
-    pending.add(p);
+    serveOne(req, socket, head);
   };
   server.on("upgrade", listener);
 
@@ -274,7 +281,7 @@ export function attachWebSocket(
       stopping = true;
       server.off("upgrade", listener);
       await Promise.all([...open].map((ws) => ws.close(code, reason).catch(() => {})));
-      await Promise.all([...pending]);
+      await inFlight.idle();
     })();
     return closing;
   };
@@ -282,8 +289,10 @@ export function attachWebSocket(
 
   return {
     get connections() {
-      return pending.size;
+      return inFlight.count;
     },
     close,
+    publish: (topic, data, publishOptions) => topics.publish(topic, data, publishOptions),
+    topics,
   };
 }
