@@ -31,7 +31,13 @@ export interface WebSocketOptions {
    * @default 1048576
    */
   maxFragments?: number;
-  /** Initial receive buffer size in bytes. @default 65536 */
+  /**
+   * Largest read, in bytes, while a stream of messages arrives. Reads start
+   * at 1 KiB and double while they fill up; an idle connection holds no
+   * receive buffer (a partial frame borrows one from a shared pool, and gives
+   * it back when the frame is done). Frames bigger than this still arrive.
+   * @default 65536
+   */
   bufferCapacity?: number;
   /** Fail the connection when no byte arrives for this long while reading (ms; 0 = never). @default 0 */
   readTimeout?: number;
@@ -67,8 +73,6 @@ const SERVER_LINGER_QUIET_MS = 100;
 const DEFAULT_MAX_FRAGMENTS = 1 << 20;
 /** The longest delay timers take (2^31 - 1 ms); longer ones fire at once. */
 const MAX_TIMER_MS = 0x7fffffff;
-
-
 
 interface PendingPing {
   data: Uint8Array;

@@ -127,6 +127,42 @@ describe("examples run as written on this runtime", () => {
     }
   });
 
+  test("chat_server.ts: a text goes to everyone else in the room, joins and leaves are announced, /health answers JSON on the same port", async () => {
+    const r = start("examples/chat_server.ts", ["--host", "127.0.0.1", "--port", "0"]);
+    try {
+      const port = await waitListening(r);
+      const url = `ws://127.0.0.1:${port}/`;
+      const text = async (ws: Awaited<ReturnType<typeof connectWebSocket>>) => {
+        const m = await within(ws.recv(), 5000, "a chat line");
+        return m?.type === "text" ? m.text : `unexpected ${m?.type}`;
+      };
+      const a = await connectWebSocket(url);
+      const b = await connectWebSocket(url);
+      assert.equal(await text(a), "guest2 joined");
+      await b.sendText("hi all");
+      assert.equal(await text(a), "guest2: hi all");
+      const c = await connectWebSocket(url);
+      assert.equal(await text(a), "guest3 joined");
+      assert.equal(await text(b), "guest3 joined");
+      await a.sendText("welcome");
+      assert.equal(await text(b), "guest1: welcome");
+      assert.equal(await text(c), "guest1: welcome");
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      assert.equal(health.status, 200);
+      const body = await health.json() as { ok: boolean; connections: number; subscriptions: number };
+      assert.deepEqual([body.ok, body.subscriptions], [true, 3]);
+      // Three WebSockets and the connection this request came on.
+      assert.ok(body.connections >= 4, `connections: ${body.connections}`);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/nope`).then((res) => res.status)), 404);
+      await c.close();
+      assert.equal(await text(a), "guest3 left");
+      await a.close();
+      await b.close();
+    } finally {
+      await stopForSure(r);
+    }
+  });
+
   test("autobahn_client.ts runs getCaseCount, every runCase echoing, and updateReports against a fake fuzzing server", async () => {
     const visits: string[] = [];
     const checks: string[] = [];

@@ -4,7 +4,7 @@
  * @module
  */
 import { ProtocolError } from "../errors.ts";
-import { giveBuffer, MIN_POOLED_BYTES, type PooledBuffer, takeBuffer } from "../buf_pool.ts";
+import { giveBuffer, MIN_POOLED_BYTES, type PooledBuffer, pooledSize, takeBuffer } from "../buf_pool.ts";
 import { maskInPlace } from "./mask.ts";
 import { isValidCloseCode, type Message } from "./message.ts";
 import { Utf8Validator } from "./utf8.ts";
@@ -228,11 +228,12 @@ export class FrameReader {
     }
     this.#end += n;
     // Streaming reads that fill their view get a bigger one next time (up to
-    // bufferCapacity); a read that did not goes back to the smallest, so the
-    // read an idle connection waits in holds only MIN_SPARE bytes.
+    // bufferCapacity); one that did not gets a view the size of what it read
+    // (a power of two), so a burst keeps reads large while the read an idle
+    // connection waits in, after a small message, holds only MIN_SPARE bytes.
     this.#readHint = n >= this.#lastSpare
       ? Math.min(this.#readHint * 2, this.#readLimit)
-      : MIN_SPARE;
+      : Math.min(pooledSize(n), this.#readLimit);
   }
 
   /**
