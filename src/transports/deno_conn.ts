@@ -5,7 +5,8 @@
  *
  * Reading is pull-based: each `pull()` runs one `conn.read()`, so a reader
  * that stops reading stops the reads and TCP flow control stalls the peer.
- * Each read borrows a 64 KiB buffer from the pool shared by all connections:
+ * Each read borrows a buffer from the pool shared by all connections (4 KiB
+ * at first, doubling up to 64 KiB while reads fill it):
  * a read of at least {@link HANDOFF_BYTES} hands it over as it is (no copy);
  * a smaller read is copied out and the buffer goes back, so no connection
  * keeps a read buffer of its own. (Direct `readInto` reads into the caller's
@@ -14,7 +15,7 @@
  * @module
  */
 import { closedError, type ErrorContext, streamErrorOf } from "./error_map.ts";
-import { giveBuffer, type PooledBuffer, takeBuffer } from "../core/buf_pool.ts";
+import { giveBuffer, type PooledBuffer, pooledSize, takeBuffer } from "../core/buf_pool.ts";
 import { byteStrategy } from "./options.ts";
 import type { ChunkIO, Connection, NetAddr } from "./types.ts";
 
@@ -74,7 +75,14 @@ export function denoApi(): DenoApi {
   return (globalThis as unknown as { Deno: DenoApi }).Deno;
 }
 
+/** The largest read; reads start at FIRST_READ_BYTES and double while they fill up. */
 const READ_BYTES = 64 * 1024;
+/**
+ * A new connection's first read (an HTTP head, a handshake): enough for
+ * common heads, and from a size class the pool keeps many of, so hundreds
+ * of handshakes in flight take no fresh zero-filled 64 KiB buffer each.
+ */
+const FIRST_READ_BYTES = 4 * 1024;
 const HANDOFF_BYTES = 16 * 1024;
 
 /**
@@ -131,6 +139,8 @@ class DenoConnection implements Connection, ChunkIO {
   #resolveClosed: (() => void) | null = null;
   /** A stream pull is waiting on conn.read(). */
   #pulling = false;
+  /** The size of the next pooled read: doubles while reads fill it, falls to what a short read got. */
+  #readBytes = FIRST_READ_BYTES;
   /** Direct chunk I/O was taken: the readable never reads again. */
   #direct = false;
 
@@ -188,7 +198,7 @@ class DenoConnection implements Connection, ChunkIO {
 
   async #pull(c: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
     if (this.#direct) return;
-    const pooled = takeBuffer(READ_BYTES);
+    const pooled = takeBuffer(this.#readBytes);
     const buf = pooled.bytes;
     let n: number | null;
     try {
@@ -220,7 +230,7 @@ class DenoConnection implements Connection, ChunkIO {
       if (this.#writeDone) this.#release();
       return;
     }
-    if (n > 0) c.enqueue(ownChunk(pooled, n));
+    if (n > 0) c.enqueue(this.#owned(pooled, n));
     else giveBuffer(pooled);
   }
 
@@ -280,7 +290,7 @@ class DenoConnection implements Connection, ChunkIO {
       legacy.releaseLock();
       this.#legacy = null;
     }
-    const pooled = takeBuffer(READ_BYTES);
+    const pooled = takeBuffer(this.#readBytes);
     let n: number | null;
     try {
       n = await this.#directRead(pooled.bytes);
@@ -292,6 +302,15 @@ class DenoConnection implements Connection, ChunkIO {
       giveBuffer(pooled);
       return null;
     }
+    return this.#owned(pooled, n);
+  }
+
+  /** {@link ownChunk}, and the next read's size from how full this one was. */
+  #owned(pooled: PooledBuffer, n: number): Uint8Array {
+    const size = pooled.bytes.length;
+    this.#readBytes = n >= size
+      ? Math.min(size * 2, READ_BYTES)
+      : Math.max(FIRST_READ_BYTES, Math.min(pooledSize(n), READ_BYTES));
     return ownChunk(pooled, n);
   }
 
