@@ -17,16 +17,8 @@ import { acceptFor } from "../_helpers/raw_peer.ts";
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves with the value, or rejects naming `what` after `ms`. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
+/** Resolves with the value, or rejects naming `what` after `ms` (the conformance helpers' own). */
+export { within } from "../ws/_conformance.ts";
 
 /**
  * Polls `cond` every `pollMs` until it holds or `timeoutMs` passed.
@@ -49,7 +41,7 @@ export async function waitFor(
     if (performance.now() - started > timeoutMs) {
       throw new Error(`${what}: not within ${timeoutMs} ms${detail ? ` (${detail()})` : ""}`);
     }
-    await sleep(20);
+    await sleep(5);
   }
   return performance.now() - started;
 }

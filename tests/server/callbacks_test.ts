@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { sleep, waitFor } from "./_load.ts";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connectWebSocket } from "../../src/ws/client.ts";
@@ -13,15 +14,8 @@ import type { AcceptedWebSocket } from "../../src/server/accept.ts";
 import type { CloseInfo } from "../../src/ws/types.ts";
 import { encodeFrame, OP, rawClient } from "../_helpers/raw_peer.ts";
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+/** Waits (bounded) until `cond` holds. */
+const until = (cond: () => boolean, what: string, ms = 10_000) => waitFor(cond, ms, what);
 
 async function withServer<T>(
   options: Partial<ServeWebSocketOptions>,

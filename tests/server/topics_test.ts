@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { sleep, waitFor } from "./_load.ts";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connectWebSocket } from "../../src/ws/client.ts";
@@ -15,16 +16,8 @@ import type { SlowSubscriberEvent } from "../../src/server/topics.ts";
 import { Topics } from "../../src/server/topics.ts";
 import { closeCodeOf, closeReasonOf, OP, rawClient, type RawClient } from "../_helpers/raw_peer.ts";
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `cond` every few ms until it holds; fails the test after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+/** Waits (bounded) until `cond` holds. */
+const until = (cond: () => boolean, what: string, ms = 10_000) => waitFor(cond, ms, what);
 
 /**
  * A server whose `open` callback subscribes each socket to the topics named
