@@ -5,7 +5,7 @@
  * Client and server share the process, for every peer alike.
  *
  *   node --import tsx bench/echo.ts     bun bench/echo.ts     deno run -A bench/echo.ts
- *   options: --quick (smaller counts), --repeats N,
+ *   options: --quick (smaller counts), --repeats N (default 5, after a warm-up run per size),
  *            --only latency,small,large (run just these measurements)
  *
  * Latency: one message in flight, 32 bytes, round trips timed one by one. The
@@ -26,7 +26,7 @@ import { median, percentile, runtimeName, runtimeVersion } from "./_harness.ts";
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const repIdx = args.indexOf("--repeats");
-const REPEATS = repIdx >= 0 ? Number(args[repIdx + 1]) : quick ? 2 : 3;
+const REPEATS = repIdx >= 0 ? Number(args[repIdx + 1]) : quick ? 2 : 5;
 const onlyIdx = args.indexOf("--only");
 const only = new Set(onlyIdx >= 0 ? args[onlyIdx + 1].split(",") : ["latency", "small", "large"]);
 const LAT_N = quick ? 2000 : 10_000;
@@ -327,7 +327,13 @@ for (const p of peers) {
   lat.set(p.name, []);
   small.set(p.name, []);
   large.set(p.name, []);
-  await p.throughput(2000, 64); // warm up
+}
+// Warm up with one run of each measured size per peer: the JIT needs a couple
+// of full runs before the rates settle (the first runs are 40-50 % slower),
+// and with few repeats a cold run would be the median.
+for (const p of peers) {
+  if (only.has("small") || only.has("latency")) await p.throughput(quick ? 2000 : SMALL_N, 64);
+  if (only.has("large")) await p.throughput(quick ? 30 : LARGE_N, 65536);
 }
 const BLOCK = 500;
 for (let rep = 0; rep < REPEATS; rep++) {
