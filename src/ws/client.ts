@@ -9,7 +9,7 @@ import { buildClientHandshake, validateServerHandshake } from "../core/ws/handsh
 import type { HeaderInit } from "../core/http1/request_writer.ts";
 import { connect } from "../transports/detect.ts";
 import type { ChunkIO, ClientTlsOptions, Connection, Transport } from "../transports/types.ts";
-import { WebSocketConnectionImpl, type WebSocketOptions } from "./connection.ts";
+import { settingsOf, WebSocketConnectionImpl, type WebSocketOptions } from "./connection.ts";
 import { timeoutOption } from "./deferred.ts";
 import { readHead } from "./head_io.ts";
 import { takeIo } from "./io.ts";
@@ -127,6 +127,7 @@ export async function connectWebSocket(
 ): Promise<WebSocketConnection> {
   const target = parseWebSocketUrl(url);
   const handshakeTimeout = timeoutOption("handshakeTimeout", options.handshakeTimeout, 10_000);
+  settingsOf(options);
   // Validate the request before connecting: bad options fail without network traffic.
   const hs = buildClientHandshake({
     host: target.host,

@@ -44,6 +44,15 @@ export interface WebSocketOptions {
   /** How long `close()` waits for the peer's close frame and TCP close (ms; 0 or Infinity = no limit). @default 5000 */
   closeTimeout?: number;
   /**
+   * How long `ping()` waits for its pong before it rejects with a
+   * `TimeoutError` (ms; 0 or Infinity = no limit). A pong is only seen while
+   * the connection is being read (`recv()`, iteration, `messages`, a server's
+   * `message` callback): a ping on a connection nobody reads fails after this
+   * long and says so, instead of waiting forever. The connection stays open.
+   * @default 30000
+   */
+  pingTimeoutMs?: number;
+  /**
    * Answer pings with pongs automatically. When false, `recv()` and iteration
    * hand each ping over (type "ping") for the caller to answer with `pong(data)`.
    * @default true
@@ -78,6 +87,8 @@ interface PendingPing {
   data: Uint8Array;
   sentAt: number;
   done: Deferred<number>;
+  /** The pingTimeoutMs timer, cleared when the pong (or the end) settles the ping. */
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 type State = "open" | "closing" | "closed";
@@ -113,6 +124,7 @@ function toResult(value: Message | null): IteratorResult<Message, undefined> {
 interface Settings {
   readonly readTimeout: number;
   readonly closeTimeout: number;
+  readonly pingTimeout: number;
   readonly autoPong: boolean;
   readonly highWater: number;
   readonly maxFrame: number;
@@ -122,8 +134,11 @@ interface Settings {
 /** Settings by the options object they came from: a server's connections share one. */
 const settingsCache = new WeakMap<WebSocketOptions, Settings>();
 
-/** Validates and resolves `options` (once per options object). */
-function settingsOf(options: WebSocketOptions): Settings {
+/**
+ * Validates and resolves `options` (once per options object): callers check
+ * them before connecting, so bad options fail without network traffic.
+ */
+export function settingsOf(options: WebSocketOptions): Settings {
   let s = settingsCache.get(options);
   if (s !== undefined) return s;
   const hwm = options.writeHighWaterMark ?? 1 << 20;
@@ -140,6 +155,7 @@ function settingsOf(options: WebSocketOptions): Settings {
   s = Object.freeze({
     readTimeout: timeoutOption("readTimeout", options.readTimeout, 0),
     closeTimeout: timeoutOption("closeTimeout", options.closeTimeout, 5000),
+    pingTimeout: timeoutOption("pingTimeoutMs", options.pingTimeoutMs, 30_000),
     autoPong: options.autoPong ?? true,
     highWater: hwm,
     maxFrame: options.maxFrameSize ?? Infinity,
@@ -817,11 +833,13 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
 
   /**
    * Sends a ping and resolves with the round-trip time (ms) when the matching
-   * pong arrives. The pong is only seen while the connection is being read.
+   * pong arrives. The pong is only seen while the connection is being read;
+   * after `pingTimeoutMs` (30 s by default) without it the ping rejects.
    *
    * @param data Up to 125 bytes; by default a unique 8-byte id.
    * @returns The round-trip time in milliseconds.
    * @throws {RangeError} (as a rejection) When `data` is longer than 125 bytes; like `sendText` once closing or failed.
+   * @throws {TimeoutError} (as a rejection, code `WS_PING_TIMEOUT`) When no pong came within `pingTimeoutMs`.
    */
   ping(data?: Uint8Array): Promise<number> {
     const refused = this.#refusal() ?? controlTooLong("ping", data);
@@ -835,8 +853,32 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     } else payload = payload.slice();
     this.#enqueueControl("ping", payload);
     const done = deferred<number>();
-    (this.#pings ??= []).push({ data: payload, sentAt: performance.now(), done });
+    const pending: PendingPing = { data: payload, sentAt: performance.now(), done, timer: undefined };
+    const limit = this.#cfg.pingTimeout;
+    if (limit > 0 && limit !== Infinity) {
+      pending.timer = setTimeout(() => this.#pingTimedOut(pending), Math.min(limit, MAX_TIMER_MS));
+    }
+    (this.#pings ??= []).push(pending);
     return done.promise;
+  }
+
+  /** `pending` got no pong within pingTimeoutMs: it alone fails, the connection stays. */
+  #pingTimedOut(pending: PendingPing): void {
+    const pings = this.#pings;
+    const i = pings === null ? -1 : pings.indexOf(pending);
+    if (i < 0) return;
+    pings!.splice(i, 1);
+    const limit = this.#cfg.pingTimeout;
+    const unread = !this.#reading && this.#listener === null && this.#waiter === null;
+    pending.done.reject(
+      new TimeoutError(
+        "WS_PING_TIMEOUT",
+        unread
+          ? `no pong within ${limit} ms (pingTimeoutMs), and nothing is reading the connection: ` +
+            "pongs are only seen while it is read, so read it (recv(), for await, messages) while you ping"
+          : `no pong within ${limit} ms (pingTimeoutMs): the peer or the network may be gone`,
+      ),
+    );
   }
 
   /**
@@ -1117,7 +1159,10 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     const pings = this.#pings;
     if (pings === null) return;
     this.#pings = null;
-    for (const p of pings) p.done.reject(reason);
+    for (const p of pings) {
+      clearTimeout(p.timer);
+      p.done.reject(reason);
+    }
   }
 
   #onPong(data: Uint8Array): void {
@@ -1131,6 +1176,9 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     const answered = pings.splice(0, i + 1);
     this.#lastRtt = now - answered[i]!.sentAt;
     // A pong answers its ping and, implicitly, every earlier one (RFC 6455 §5.5.3).
-    for (const p of answered) p.done.resolve(now - p.sentAt);
+    for (const p of answered) {
+      clearTimeout(p.timer);
+      p.done.resolve(now - p.sentAt);
+    }
   }
 }

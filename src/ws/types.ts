@@ -75,7 +75,13 @@ export interface WebSocketConnection extends AsyncIterable<Message> {
   sendText(text: string): Promise<void>;
   /** Sends a binary message; resolves when its frame is handed to the socket. */
   sendBinary(data: Uint8Array): Promise<void>;
-  /** Sends a ping and resolves with the round-trip time in milliseconds when its pong arrives. */
+  /**
+   * Sends a ping and resolves with the round-trip time in milliseconds when
+   * its pong arrives. The pong is only seen while the connection is being read
+   * (`recv()`, iteration, `messages`): without a reader, or without a pong,
+   * the ping rejects with a `TimeoutError` (code `WS_PING_TIMEOUT`) after
+   * `pingTimeoutMs` (30 s by default), saying which; it never waits forever.
+   */
   ping(data?: Uint8Array): Promise<number>;
   /** Sends an unsolicited pong (a unidirectional heartbeat, RFC 6455 §5.5.3). */
   pong(data?: Uint8Array): Promise<void>;

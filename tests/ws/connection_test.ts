@@ -337,6 +337,66 @@ describe("ws connection semantics", () => {
     });
   });
 
+  test("ping() on a connection nobody reads rejects after pingTimeoutMs and says why; the connection stays usable and the next ping, read, resolves", async () => {
+    await withEchoServer({}, async (server) => {
+      const ws = await connectWebSocket(`ws://127.0.0.1:${server.port}/`, { pingTimeoutMs: 150 });
+      try {
+        const t0 = performance.now();
+        const err = await within(ws.ping().then(() => null, (e: unknown) => e), 3000, "unread ping");
+        assert.ok(err instanceof TimeoutError, `got ${err}`);
+        assert.equal(err.code, "WS_PING_TIMEOUT");
+        assert.match(err.message, /150 ms \(pingTimeoutMs\), and nothing is reading the connection/);
+        assert.ok(performance.now() - t0 >= 140);
+        // Still open: read while pinging, and the pong (the earlier one was
+        // answered too, but only this ping is still waiting) settles it.
+        const pinging = ws.ping();
+        const reading = ws.recv();
+        const rtt = await within(pinging, 3000, "read ping");
+        assert.ok(rtt >= 0 && rtt < 3000);
+        await ws.sendText("after");
+        const m = await within(reading, 3000, "echo");
+        assert.equal(m?.type === "text" && m.text, "after");
+      } finally {
+        await ws.close();
+      }
+    });
+  });
+
+  test("ping() to a peer that never answers rejects with WS_PING_TIMEOUT while the connection is read; pingTimeoutMs 0 waits until the close", async () => {
+    await withRawServer(async (server) => {
+      const connecting = connectWebSocket(server.url, { pingTimeoutMs: 100 });
+      const peer = await server.accept();
+      const ws = await connecting;
+      const reading = ws.recv().catch((e: unknown) => e);
+      const err = await within(ws.ping().then(() => null, (e: unknown) => e), 3000, "ping");
+      assert.ok(err instanceof TimeoutError && err.code === "WS_PING_TIMEOUT", `got ${err}`);
+      assert.match(err.message, /no pong within 100 ms \(pingTimeoutMs\): the peer or the network may be gone/);
+      assert.equal((await peer.nextFrame())?.opcode, OP.ping);
+      await ws.sendText("still open");
+      const f = await peer.nextFrame();
+      assert.ok(f && f.opcode === OP.text);
+      peer.destroy();
+      await reading;
+    });
+    await withRawServer(async (server) => {
+      const connecting = connectWebSocket(server.url, { pingTimeoutMs: 0 });
+      const peer = await server.accept();
+      const ws = await connecting;
+      const reading = ws.recv().catch((e: unknown) => e);
+      const pinging = ws.ping().then(() => null, (e: unknown) => e);
+      await peer.nextFrame();
+      await sleep(150);
+      let settled = false;
+      void pinging.then(() => settled = true);
+      await sleep(0);
+      assert.equal(settled, false, "a ping without a limit still waits");
+      peer.destroy();
+      assert.ok((await within(pinging, 3000, "ping after the drop")) instanceof ConnectionClosed);
+      await reading;
+    });
+    await assert.rejects(connectWebSocket("ws://127.0.0.1:1/", { pingTimeoutMs: -1 }), /pingTimeoutMs must be a non-negative number/);
+  });
+
   test("client: recv() after the close handshake returns null at once while the client still waits for the server to end TCP", async () => {
     await withRawServer(async (server) => {
       const connecting = connectWebSocket(server.url);
