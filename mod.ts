@@ -123,8 +123,8 @@ export { parseRetryAfter, retryDelay, withRetry } from "./src/rest/retry.ts";
 export type { AttemptOutcome, RetryPolicy } from "./src/rest/retry.ts";
 
 // -- resilient client (src/client)
-export { systemClock } from "./src/client/clock.ts";
-export type { Clock, TimerHandle } from "./src/client/clock.ts";
+export { systemClock } from "./src/common/clock.ts";
+export type { Clock, TimerHandle } from "./src/common/clock.ts";
 export {
   ClientClosed,
   ClientErrorCode,
@@ -140,14 +140,14 @@ export {
   fixedDelay,
   noRetry,
   toRetryStrategy,
-} from "./src/client/retry.ts";
+} from "./src/common/retry.ts";
 export type {
   ExponentialBackoffOptions,
   FixedDelayOptions,
   Jitter,
   RetryFunction,
   RetryStrategy,
-} from "./src/client/retry.ts";
+} from "./src/common/retry.ts";
 export { RetryTracker, shouldResetAttempts } from "./src/client/retry_tracker.ts";
 export type { RetryDecision, RetryTrackerOptions } from "./src/client/retry_tracker.ts";
 export { payloadBytes, utf8Length, WriteLedger } from "./src/client/ledger.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import type { ConnectWebSocketOptions } from "../ws/client.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../common/clock.ts";
 import type { Extension } from "./extensions.ts";
 import type { Handshaker } from "./handshake.ts";
 import {
@@ -16,7 +16,7 @@ import {
   type RetryFunction,
   type RetryStrategy,
   toRetryStrategy,
-} from "./retry.ts";
+} from "../common/retry.ts";
 
 /**
  * The per-connection WebSocket options the client passes to `connectWebSocket`

@@ -10,7 +10,7 @@
  * @module
  */
 import type { Message } from "../core/ws/message.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../common/clock.ts";
 import type { DisconnectedEvent } from "./events.ts";
 import { type Outgoing, payloadBytes } from "./ledger.ts";
 

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Message } from "../core/ws/message.ts";
-import { type Clock, raceSignal, withTimeout } from "./clock.ts";
+import { type Clock, raceSignal, withTimeout } from "../common/clock.ts";
 import { ClientErrorCode, HandshakerError } from "./errors.ts";
 
 /** The default time a handshaker may take, in ms. */

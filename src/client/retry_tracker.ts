@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type RetryFunction, type RetryStrategy, toRetryStrategy } from "./retry.ts";
+import { type RetryFunction, type RetryStrategy, toRetryStrategy } from "../common/retry.ts";
 
 /** Options of {@link RetryTracker}. */
 export interface RetryTrackerOptions {

@@ -13,7 +13,7 @@
  * @module
  */
 import { TimeoutError } from "../core/errors.ts";
-import { abortReason, type Clock, systemClock } from "./clock.ts";
+import { abortReason, type Clock, systemClock } from "../common/clock.ts";
 import { ClientErrorCode, NotConnected, QueueFull } from "./errors.ts";
 import { type MessageCount, type Outgoing, payloadBytes, WriteLedger } from "./ledger.ts";
 

@@ -10,7 +10,7 @@
 import { ConnectionClosed, TimeoutError } from "../core/errors.ts";
 import type { Message } from "../core/ws/message.ts";
 import type { CloseInfo, WebSocketConnection } from "../ws/types.ts";
-import type { Clock, TimerHandle } from "./clock.ts";
+import type { Clock, TimerHandle } from "../common/clock.ts";
 import { ClientErrorCode } from "./errors.ts";
 import type { Broadcaster } from "./events.ts";
 import { applyIncoming, callHooks, type ConnectionInfo, type Extension } from "./extensions.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../common/clock.ts";
 
 /**
  * Where the client is in its life:

@@ -15,7 +15,7 @@ import { connectWebSocket, parseWebSocketUrl } from "../ws/client.ts";
 import type { WebSocketConnection } from "../ws/types.ts";
 import { resolveClientOptions, type ResolvedClientOptions } from "./client_options.ts";
 import type { WebSocketClientOptions } from "./client_options.ts";
-import { abortReason, sleep } from "./clock.ts";
+import { abortReason, sleep } from "../common/clock.ts";
 import { ClientClosed, ClientErrorCode, HandshakerError } from "./errors.ts";
 import { Broadcaster, type ConnectionEvent, type SubscribeOptions } from "./events.ts";
 import { callHooks, type ConnectionInfo } from "./extensions.ts";

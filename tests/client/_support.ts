@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "../../src/client/clock.ts";
+import type { Clock, TimerHandle } from "../../src/common/clock.ts";
 
 interface Timer {
   id: number;

@@ -15,7 +15,7 @@ import {
   jsonSubscribeReply,
   subscribeHandshake,
 } from "../../src/client/handshakers.ts";
-import { systemClock } from "../../src/client/clock.ts";
+import { systemClock } from "../../src/common/clock.ts";
 import { ManualClock, settle } from "./_support.ts";
 
 const text = (t: string): Message => ({ type: "text", text: t, data: new TextEncoder().encode(t) });

@@ -6,7 +6,7 @@ import {
   fixedDelay,
   noRetry,
   toRetryStrategy,
-} from "../../src/client/retry.ts";
+} from "../../src/common/retry.ts";
 import { RetryTracker, shouldResetAttempts } from "../../src/client/retry_tracker.ts";
 import { seededRandom } from "./_support.ts";
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { WebSocketClient } from "../../src/client/websocket_client.ts";
 import type { WebSocketClientOptions } from "../../src/client/client_options.ts";
-import { fixedDelay } from "../../src/client/retry.ts";
+import { fixedDelay } from "../../src/common/retry.ts";
 import type { ConnectionEvent } from "../../src/client/events.ts";
 import { ProtocolError } from "../../src/core/errors.ts";
 import { ChaosProxy } from "../_helpers/chaos_proxy.ts";

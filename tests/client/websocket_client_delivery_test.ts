@@ -10,7 +10,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocketClient } from "../../src/client/websocket_client.ts";
-import { exponentialBackoff } from "../../src/client/retry.ts";
+import { exponentialBackoff } from "../../src/common/retry.ts";
 import type { Extension } from "../../src/client/extensions.ts";
 import { TimeoutError } from "../../src/core/errors.ts";
 import { ChaosProxy } from "../_helpers/chaos_proxy.ts";

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocketClient } from "../../src/client/websocket_client.ts";
-import { fixedDelay } from "../../src/client/retry.ts";
+import { fixedDelay } from "../../src/common/retry.ts";
 import type { ConnectionEvent } from "../../src/client/events.ts";
 import { serveWebSocket } from "../../src/server/serve.ts";
 import { ChaosProxy } from "../_helpers/chaos_proxy.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { WebSocketClient } from "../../src/client/websocket_client.ts";
 import { fastReconnect, stableConnection } from "../../src/client/client_options.ts";
 import { ClientClosed, NotConnected, QueueFull } from "../../src/client/errors.ts";
-import { fixedDelay, noRetry } from "../../src/client/retry.ts";
+import { fixedDelay, noRetry } from "../../src/common/retry.ts";
 import type { Extension } from "../../src/client/extensions.ts";
 import type { HandshakeConnection } from "../../src/client/handshake.ts";
 import type { Message } from "../../src/core/ws/message.ts";

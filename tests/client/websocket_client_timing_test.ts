@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { WebSocketClient } from "../../src/client/websocket_client.ts";
 import { ClientClosed } from "../../src/client/errors.ts";
-import { exponentialBackoff, fixedDelay } from "../../src/client/retry.ts";
+import { exponentialBackoff, fixedDelay } from "../../src/common/retry.ts";
 import type { ConnectionEvent } from "../../src/client/events.ts";
 import { ChaosProxy } from "../_helpers/chaos_proxy.ts";
 import { ManualClock, seededRandom } from "./_support.ts";
