@@ -6,7 +6,8 @@
 import { ProtocolError } from "../errors.ts";
 import { giveBuffer, MIN_POOLED_BYTES, type PooledBuffer, pooledSize, takeBuffer } from "../buf_pool.ts";
 import { maskInPlace } from "./mask.ts";
-import { isValidCloseCode, type Message } from "./message.ts";
+import { parseClosePayload } from "./close_payload.ts";
+import type { Message } from "./message.ts";
 import { Utf8Validator } from "./utf8.ts";
 
 /** Options for {@link FrameReader}. */
@@ -585,30 +586,7 @@ export class FrameReader {
     if (opcode === OP_PING) return { type: "ping", data };
     if (opcode === OP_PONG) return { type: "pong", data };
     this.#closed = true;
-    if (data.length === 0) return { type: "close", code: 1005, reason: "" };
-    if (data.length === 1) {
-      throw this.#fail(
-        "WS_CLOSE_PAYLOAD_LENGTH",
-        1002,
-        "close frame payload of 1 byte (RFC 6455 §5.5.1)",
-      );
-    }
-    const code = (data[0]! << 8) | data[1]!;
-    if (!isValidCloseCode(code)) {
-      throw this.#fail("WS_INVALID_CLOSE_CODE", 1002, `invalid close code ${code} (RFC 6455 §7.4)`);
-    }
-    let reason: string;
-    try {
-      reason = fatalDecoder.decode(data.subarray(2));
-    } catch (cause) {
-      throw this.#fail(
-        "WS_INVALID_UTF8",
-        1007,
-        "close reason is not valid UTF-8 (RFC 6455 §5.5.1)",
-        cause,
-      );
-    }
-    return { type: "close", code, reason };
+    return parseClosePayload(data);
   }
 
   #fail(code: string, closeCode: number, message: string, cause?: unknown): ProtocolError {
