@@ -67,6 +67,18 @@ export type {
   RejectOptions,
   UpgradeRequest,
 } from "./ws/handshake.ts";
+export { encodeClosePayload, parseClosePayload } from "./ws/close_payload.ts";
+export { ConnectionState } from "./ws/connection_state.ts";
+export type {
+  AnsweredPing,
+  CloseInitiator,
+  ConnectionCloseInfo,
+  ConnectionPhase,
+  ConnectionStateOptions,
+  PeerClose,
+  PendingPing,
+  PongResult,
+} from "./ws/connection_state.ts";
 export { CloseCode, isValidCloseCode, retainMessage } from "./ws/message.ts";
 export type {
   BinaryMessage,
