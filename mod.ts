@@ -117,7 +117,7 @@ export type { WebSocketCallbacks } from "./src/server/run_handler.ts";
 
 // -- REST client (src/rest)
 export { isIdempotentMethod, RestClient } from "./src/rest/client.ts";
-export type { RestClientOptions, RestRequest } from "./src/rest/client.ts";
+export type { RestClientOptions, RestRequest } from "./src/rest/options.ts";
 export { RestResponse } from "./src/rest/response.ts";
 export { parseRetryAfter, retryDelay, withRetry } from "./src/rest/retry.ts";
 export type { AttemptOutcome, RetryPolicy } from "./src/rest/retry.ts";
@@ -138,6 +138,7 @@ export {
   BackoffPresets,
   exponentialBackoff,
   fixedDelay,
+  isRetryable,
   noRetry,
   toRetryStrategy,
 } from "./src/common/retry.ts";

@@ -13,6 +13,7 @@ import type { Handshaker } from "./handshake.ts";
 import {
   BackoffPresets,
   exponentialBackoff,
+  isRetryable,
   type RetryFunction,
   type RetryStrategy,
   toRetryStrategy,
@@ -68,6 +69,17 @@ export interface WebSocketClientOptions {
   /** A connection up at least this long makes the next drop start from attempt 1 again, in ms. @default 5000 */
   resetAfterMs?: number;
   /**
+   * Whether a failed connection attempt may be retried at all, asked before
+   * the retry strategy. When it says no, `run()` rejects with that error, the
+   * `error` event says `willRetry: false`, and queued sends are rejected. The
+   * default refuses what the error itself marks `retryable: false` (a 4xx
+   * refusal of the upgrade, an untrusted certificate): retrying cannot help.
+   * Pass `() => true` to leave every decision to the strategy. Drops of an
+   * established connection are always handed to the strategy.
+   * @default isRetryable
+   */
+  retryable?: (error: unknown) => boolean;
+  /**
    * Reject `run()` on the first failure — a failed attempt or a connection
    * the client did not close itself — instead of retrying.
    * @default false
@@ -100,6 +112,7 @@ export interface ResolvedClientOptions {
   readonly retry: RetryStrategy;
   readonly resetAfterMs: number;
   readonly exitOnFirstFailure: boolean;
+  readonly retryable: (error: unknown) => boolean;
   readonly pingIntervalMs: number;
   readonly pongTimeoutMs: number;
   readonly receiveTimeoutMs: number;
@@ -127,6 +140,13 @@ function count(name: string, value: number | undefined, fallback: number): numbe
     throw new RangeError(`${name} must be a positive integer: got ${value}`);
   }
   return v;
+}
+
+function fn<F>(name: string, value: F | undefined): F | undefined {
+  if (value !== undefined && typeof value !== "function") {
+    throw new TypeError(`${name} must be a function: got ${String(value)}`);
+  }
+  return value;
 }
 
 /**
@@ -169,6 +189,7 @@ export function resolveClientOptions(options: WebSocketClientOptions = {}): Reso
     retry: toRetryStrategy(options.retry ?? exponentialBackoff(BackoffPresets.standard)),
     resetAfterMs: ms("resetAfterMs", options.resetAfterMs, 5_000, true),
     exitOnFirstFailure: options.exitOnFirstFailure ?? false,
+    retryable: fn("retryable", options.retryable) ?? isRetryable,
     pingIntervalMs,
     pongTimeoutMs,
     receiveTimeoutMs: ms("receiveTimeoutMs", options.receiveTimeoutMs, 0, true),

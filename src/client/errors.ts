@@ -41,6 +41,8 @@ export const ClientErrorCode = {
   Closed: "CLIENT_CLOSED",
   /** The retry strategy gave up; queued sends were rejected. */
   GaveUp: "CLIENT_GAVE_UP",
+  /** A connection attempt failed in a way retrying cannot fix; queued sends were rejected. */
+  NotRetryable: "CLIENT_NOT_RETRYABLE",
   /** A handshaker did not finish within its timeout. */
   HandshakeTimeout: "CLIENT_HANDSHAKE_TIMEOUT",
   /** The server answered a handshaker with a refusal. */
@@ -154,8 +156,10 @@ export class NotConnected extends SluiceError {
 }
 
 /**
- * The client shut down (`CLIENT_CLOSED`) or its retry strategy gave up
- * (`CLIENT_GAVE_UP`, with the last connection error as `cause`). Every send
+ * The client shut down (`CLIENT_CLOSED`), its retry strategy gave up
+ * (`CLIENT_GAVE_UP`, with the last connection error as `cause`), or an
+ * attempt failed in a way retrying cannot fix (`CLIENT_NOT_RETRYABLE`, with
+ * that failure as `cause`). Every send
  * still queued is rejected with it, and every later send fails with it.
  *
  * @example
@@ -169,12 +173,15 @@ export class ClientClosed extends SluiceError {
   /**
    * Creates the error.
    *
-   * @param code `"CLIENT_CLOSED"` or `"CLIENT_GAVE_UP"`.
+   * @param code `"CLIENT_CLOSED"`, `"CLIENT_GAVE_UP"` or `"CLIENT_NOT_RETRYABLE"`.
    * @param message Why the client stopped.
    * @param options The last connection error as `cause`, when giving up.
    */
   constructor(
-    code: typeof ClientErrorCode.Closed | typeof ClientErrorCode.GaveUp,
+    code:
+      | typeof ClientErrorCode.Closed
+      | typeof ClientErrorCode.GaveUp
+      | typeof ClientErrorCode.NotRetryable,
     message: string,
     options: SluiceErrorOptions = {},
   ) {

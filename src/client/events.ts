@@ -102,6 +102,13 @@ export interface ClientErrorEvent {
   readonly error: unknown;
   /** The attempt during which it happened. */
   readonly attempt: number;
+  /**
+   * False when this failure ends the client: it is not retryable (see the
+   * `retryable` option) or the strategy gave up; a `closed` event follows.
+   * True for a failed attempt that will be retried, and for a hook or
+   * extension error, which ends nothing.
+   */
+  readonly willRetry: boolean;
   /** When, in ms since the epoch. */
   readonly at: number;
 }
@@ -110,9 +117,13 @@ export interface ClientErrorEvent {
 export interface ClosedEvent {
   /** Discriminant. */
   readonly type: "closed";
-  /** `shutdown` (asked to stop) or `gaveUp` (the retry strategy gave up). */
-  readonly reason: "shutdown" | "gaveUp";
-  /** The last connection error when giving up. */
+  /**
+   * `shutdown` (asked to stop), `gaveUp` (the retry strategy gave up) or
+   * `notRetryable` (a connection attempt failed in a way retrying cannot fix,
+   * such as a 404 refusal of the upgrade; see the `retryable` option).
+   */
+  readonly reason: "shutdown" | "gaveUp" | "notRetryable";
+  /** The last connection error when giving up or not retrying. */
   readonly error?: unknown;
   /** Queued sends rejected at shutdown. */
   readonly rejectedMessages: number;

@@ -502,18 +502,20 @@ export class WebSocketClient {
     drop = false,
   ): Promise<void> {
     const { clock } = this.#o;
+    // Drops always go to the strategy; a failed attempt first has to be retryable at all.
+    const retryable = drop || this.#o.retryable(error);
+    const decision = retryable ? this.#tracker.failed(error, clock.now()) : null;
+    const ends = decision === null || decision.type === "giveUp" || this.#o.exitOnFirstFailure;
     if (!drop) {
       this.#state.error(error);
-      this.#emit({ type: "error", error, attempt, at: clock.now() });
+      this.#emit({ type: "error", error, attempt, willRetry: !ends, at: clock.now() });
       this.#hookErrors(
         callHooks(this.#o.extensions, "onError", error, { attempt, at: clock.now() }),
         attempt,
       );
     }
-    const decision = this.#tracker.failed(error, clock.now());
-    if (this.#o.exitOnFirstFailure || decision.type === "giveUp") {
-      throw this.#giveUp(error, decision.attempt);
-    }
+    if (decision === null) throw this.#notRetryable(error);
+    if (ends) throw this.#giveUp(error, decision.attempt);
     const next = decision.attempt + (this.#afterDrop ? 0 : 1);
     const delayMs = Math.max(decision.delayMs, leastDelayMs);
     this.#state.reconnecting();
@@ -522,6 +524,21 @@ export class WebSocketClient {
     try {
       await sleep(delayMs, clock, this.#stop.signal);
     } catch { /* shutdown: the loop notices */ }
+  }
+
+  /** Ends the client on a failure retrying cannot fix: `run()` rejects with the failure itself. */
+  #notRetryable(error: unknown): unknown {
+    const stopped = new ClientClosed(
+      ClientErrorCode.NotRetryable,
+      `the client stopped: ${describe(error)} (not retryable; pass \`retryable: () => true\` ` +
+        "to leave the decision to the retry strategy)",
+      { cause: error },
+    );
+    const rejected = this.#queue.close(stopped);
+    this.#state.closed();
+    this.#emitClosed({ reason: "notRetryable", error, ...rejected });
+    this.#messages.close();
+    return error;
   }
 
   #giveUp(error: unknown, failures: number): ClientClosed {
@@ -547,7 +564,12 @@ export class WebSocketClient {
   }
 
   #emitClosed(
-    e: { reason: "shutdown" | "gaveUp"; error?: unknown; messages: number; bytes: number },
+    e: {
+      reason: "shutdown" | "gaveUp" | "notRetryable";
+      error?: unknown;
+      messages: number;
+      bytes: number;
+    },
   ) {
     if (this.#closedEmitted) return;
     this.#closedEmitted = true;
@@ -568,7 +590,7 @@ export class WebSocketClient {
 
   #reportError(error: unknown, attempt: number): void {
     this.#state.error(error);
-    this.#emit({ type: "error", error, attempt, at: this.#o.clock.now() });
+    this.#emit({ type: "error", error, attempt, willRetry: true, at: this.#o.clock.now() });
   }
 
   #hookErrors(errors: Error[], attempt: number): void {

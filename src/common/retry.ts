@@ -21,6 +21,28 @@ export interface RetryStrategy {
   nextDelay(attempt: number, error: unknown, elapsedMs: number): number | null;
 }
 
+/**
+ * Whether a failure may be retried at all: false only when the error says so
+ * (`retryable: false`, as on a 4xx refusal of the WebSocket upgrade, an
+ * untrusted TLS certificate or a malformed response); true for everything
+ * else, errors of unknown kinds included.
+ *
+ * @param error What failed.
+ * @returns False when `error` is an object whose `retryable` is `false`.
+ *
+ * @example
+ * ```ts
+ * import { HandshakeError } from "@sluice/net/core";
+ * import { isRetryable } from "@sluice/net";
+ * console.log(isRetryable(new HandshakeError("WS_HANDSHAKE_STATUS", "got 404", { status: 404 }))); // false
+ * console.log(isRetryable(new Error("ECONNRESET"))); // true
+ * ```
+ */
+export function isRetryable(error: unknown): boolean {
+  return !(typeof error === "object" && error !== null &&
+    (error as { retryable?: unknown }).retryable === false);
+}
+
 /** A retry strategy written as a bare function. */
 export type RetryFunction = (attempt: number, error: unknown, elapsedMs: number) => number | null;
 

@@ -4,62 +4,26 @@
  *
  * @module
  */
+import { withTimeout } from "../common/clock.ts";
 import { ConnectionStale, SluiceError } from "../core/errors.ts";
-import type { HeadLimits } from "../core/http1/head.ts";
-import {
-  type BodyInit,
-  type EncodedRequest,
-  type HeaderInit,
-  type QueryInit,
-  RequestWriter,
-} from "../core/http1/request_writer.ts";
-import { connect } from "../transports/mod.ts";
-import type { ClientTlsOptions, Transport } from "../transports/mod.ts";
+import { type EncodedRequest, RequestWriter } from "../core/http1/request_writer.ts";
+import { type Connection, connect } from "../transports/mod.ts";
 import { RestConnection } from "./connection.ts";
 import type { SendOptions } from "./exchange.ts";
+import {
+  resolveRestOptions,
+  type ResolvedRestOptions,
+  type RestClientOptions,
+  type RestRequest,
+  timeoutMs,
+} from "./options.ts";
 import type { RestResponse } from "./response.ts";
 
-/** Options for {@link RestClient.connect}. Validated once, then frozen. */
-export interface RestClientOptions extends Partial<HeadLimits> {
-  /** TLS: `true` or options; defaults to on for `https:` URLs. @default by URL scheme */
-  tls?: boolean | ClientTlsOptions;
-  /** Disable Nagle's algorithm so small requests go out at once. @default true */
-  noDelay?: boolean;
-  /** Limit for TCP connect plus TLS handshake, in ms. @default 10000 */
-  connectTimeout?: number;
-  /** Longest wait for response bytes while a response is due, in ms; 0 disables. @default 30000 */
-  readTimeout?: number;
-  /** Fields sent with every request. @default {} */
-  defaultHeaders?: HeaderInit;
-  /** Largest response body accepted, in bytes. @default 67108864 (64 MiB) */
-  maxBodySize?: number;
-  /** Bodies of known length up to this size are read before the response is returned; larger ones stream. @default 1048576 */
-  bufferBodyBytes?: number;
-  /** Requests in flight per connection (1: no pipelining). @default 1 */
-  pipeline?: number;
-  /** Most connections to the origin (a small pool for concurrency). @default 1 */
-  connections?: number;
-  /** The transport adapter to use instead of the runtime's. @default detected */
-  transport?: Transport;
-}
-
-/** One request. */
-export interface RestRequest {
-  /** The method, such as "GET". */
-  method: string;
-  /** The path after the base URL's path, such as "/items/1". @default "/" */
-  path?: string;
-  /** Query parameters, percent-encoded. */
-  query?: QueryInit;
-  /** Fields for this request, after the default ones. */
-  headers?: HeaderInit;
-  /** The body: text, bytes, `{ json }`, or a stream (sent chunked, never retried). */
-  body?: BodyInit;
-  /** Aborts the request (closing its connection if the exchange had started). */
-  signal?: AbortSignal;
-  /** Overrides the client's `readTimeout` for this request, in ms. */
-  readTimeout?: number;
-}
+/**
+ * The transport's own connect deadline, left at the longest timer delay
+ * (about 24.8 days): the client enforces `connectTimeoutMs` on its clock.
+ */
+const TRANSPORT_DEADLINE_MS = 2_147_483_647;
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 
@@ -81,32 +45,6 @@ export function isIdempotentMethod(method: string): boolean {
   return IDEMPOTENT.has(method.toUpperCase());
 }
 
-function posInt(name: string, v: number | undefined, def: number, min = 1): number {
-  if (v === undefined) return def;
-  if (!Number.isSafeInteger(v) || v < min) {
-    throw new RangeError(`${name} must be an integer ≥ ${min}: got ${v}`);
-  }
-  return v;
-}
-
-interface Resolved {
-  hostname: string;
-  port: number;
-  tls: boolean | ClientTlsOptions;
-  noDelay: boolean;
-  connectTimeout: number;
-  readTimeout: number;
-  pipeline: number;
-  connections: number;
-  transport: Transport | undefined;
-  codec: {
-    maxBodySize: number;
-    maxHeaderBytes: number | undefined;
-    maxHeaderCount: number | undefined;
-    bufferBodyBytes: number;
-  };
-}
-
 /**
  * A REST client for one origin. Requests reuse one warm keep-alive connection
  * (or a small pool, and optional pipelining); a connection the server closed
@@ -115,7 +53,10 @@ interface Resolved {
  *
  * Other failures reject with typed errors that say whether a retry is safe
  * (`retryable`): `TimeoutError` (`CONNECT_TIMEOUT`, `READ_TIMEOUT`),
- * `ConnectionClosed`, `ConnectionPoisoned` (an earlier failure broke the
+ * `ConnectionClosed` (also when the server closes the connection in the
+ * middle of a response: its `cause` is the `HttpParseError`
+ * `HTTP_INCOMPLETE_MESSAGE`, and its message names the request and how much
+ * of the body arrived), `ConnectionPoisoned` (an earlier failure broke the
  * connection mid-request; the next call reconnects), `HttpParseError` for a
  * malformed response, and `SluiceError` `IO_ERROR`. See `withRetry` for
  * automatic retries.
@@ -123,22 +64,35 @@ interface Resolved {
  * @example GET and POST JSON
  * ```ts ignore
  * import { RestClient } from "@sluice/net";
- * const client = await RestClient.connect("http://127.0.0.1:8080/api", { readTimeout: 5_000 });
+ * const client = await RestClient.connect("http://127.0.0.1:8080/api", { readTimeoutMs: 5_000 });
  * const list = await client.request({ method: "GET", path: "/items", query: { limit: 10 } });
  * console.log(list.status, await list.json());
  * await client.request({ method: "POST", path: "/items", body: { json: { name: "x" } } });
  * await client.close();
  * ```
+ *
+ * @example A pool of pipelined connections, no read limit for one slow call
+ * ```ts ignore
+ * import { RestClient } from "@sluice/net";
+ * const client = await RestClient.connect("http://127.0.0.1:8080", {
+ *   maxConnections: 4,
+ *   maxInFlightRequestsPerConnection: 8,
+ *   connectTimeoutMs: 2_000,
+ * });
+ * const report = await client.request({ method: "GET", path: "/report", readTimeoutMs: 0 });
+ * console.log(report.status);
+ * await client.close();
+ * ```
  */
 export class RestClient {
-  readonly #o: Resolved;
+  readonly #o: ResolvedRestOptions;
   readonly #writer: RequestWriter;
   readonly #pool: RestConnection[] = [];
   #opening = 0;
   #waiters: (() => void)[] = [];
   #closed = false;
 
-  private constructor(o: Resolved, writer: RequestWriter) {
+  private constructor(o: ResolvedRestOptions, writer: RequestWriter) {
     this.#o = o;
     this.#writer = writer;
   }
@@ -151,43 +105,20 @@ export class RestClient {
    * @param options Connection, timeout, limit and pool settings.
    * @returns A connected client.
    * @throws {TypeError} On an invalid URL or option.
-   * @throws {RangeError} On an out-of-range number.
-   * @throws {TimeoutError} `CONNECT_TIMEOUT` when the connection is not up in time.
+   * @throws {RangeError} On an out-of-range number, such as a negative, NaN
+   *   or infinite timeout (0 means no limit).
+   * @throws {TimeoutError} `CONNECT_TIMEOUT` when the connection is not up within `connectTimeoutMs`.
    * @throws {ConnectionClosed} When the connection is refused or fails.
    */
   static async connect(baseUrl: string | URL, options: RestClientOptions = {}): Promise<RestClient> {
     const url = new URL(baseUrl);
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new TypeError(`baseUrl must be http: or https:: got ${JSON.stringify(url.protocol)}`);
-    }
-    if (url.search || url.hash || url.username) {
-      throw new TypeError(`baseUrl must not have a query, fragment or credentials: got ${url.href}`);
-    }
-    const secure = url.protocol === "https:";
-    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-    const o: Resolved = {
-      hostname,
-      port: url.port ? Number(url.port) : secure ? 443 : 80,
-      tls: options.tls ?? secure,
-      noDelay: options.noDelay ?? true,
-      connectTimeout: posInt("connectTimeout", options.connectTimeout, 10_000),
-      readTimeout: posInt("readTimeout", options.readTimeout, 30_000, 0),
-      pipeline: posInt("pipeline", options.pipeline, 1),
-      connections: posInt("connections", options.connections, 1),
-      transport: options.transport,
-      codec: {
-        maxBodySize: posInt("maxBodySize", options.maxBodySize, 64 * 1024 * 1024),
-        maxHeaderBytes: options.maxHeaderBytes,
-        maxHeaderCount: options.maxHeaderCount,
-        bufferBodyBytes: posInt("bufferBodyBytes", options.bufferBodyBytes, 1 << 20, 0),
-      },
-    };
+    const o = resolveRestOptions(url, options);
     const writer = new RequestWriter({
       host: url.host,
       basePath: url.pathname === "/" ? "" : url.pathname,
       defaultHeaders: options.defaultHeaders,
     });
-    const client = new RestClient(Object.freeze(o), writer);
+    const client = new RestClient(o, writer);
     client.#pool.push(await client.#open());
     return client;
   }
@@ -201,16 +132,8 @@ export class RestClient {
     const o = this.#o;
     this.#opening++;
     try {
-      const conn = await connect({
-        hostname: o.hostname,
-        port: o.port,
-        tls: o.tls,
-        noDelay: o.noDelay,
-        connectTimeout: o.connectTimeout,
-        signal,
-        transport: o.transport,
-      });
-      return new RestConnection(conn, { ...o.codec, onSlot: () => this.#wake() });
+      const conn = await this.#connect(signal);
+      return new RestConnection(conn, { ...o.codec, clock: o.clock, onSlot: () => this.#wake() });
     } catch (e) {
       throw e instanceof SluiceError || (signal?.aborted && e === signal.reason) ? e : new SluiceError(
         "IO_ERROR",
@@ -220,6 +143,30 @@ export class RestClient {
     } finally {
       this.#opening--;
     }
+  }
+
+  // TCP connect plus TLS handshake, bounded by connectTimeoutMs on the
+  // client's clock (0: only the signal ends it).
+  #connect(signal: AbortSignal | undefined): Promise<Connection> {
+    const o = this.#o;
+    const open = (s: AbortSignal | undefined) =>
+      connect({
+        hostname: o.hostname,
+        port: o.port,
+        tls: o.tls,
+        noDelay: o.noDelay,
+        connectTimeout: TRANSPORT_DEADLINE_MS,
+        signal: s,
+        transport: o.transport,
+      });
+    if (o.connectTimeoutMs === 0) return open(signal);
+    const where = o.hostname.includes(":") ? `[${o.hostname}]:${o.port}` : `${o.hostname}:${o.port}`;
+    return withTimeout(open, o.connectTimeoutMs, {
+      clock: o.clock,
+      code: "CONNECT_TIMEOUT",
+      what: `connecting to ${where} (${o.tls === false ? "" : "TCP connect plus TLS handshake, "}connectTimeoutMs)`,
+      ...(signal === undefined ? {} : { signal }),
+    });
   }
 
   #wake(): void {
@@ -240,10 +187,13 @@ export class RestClient {
     }
     let best: RestConnection | null = null;
     for (const c of this.#pool) {
-      if (c.alive && c.inFlight < this.#o.pipeline && (best === null || c.inFlight < best.inFlight)) best = c;
+      if (
+        c.alive && c.inFlight < this.#o.maxInFlightRequestsPerConnection &&
+        (best === null || c.inFlight < best.inFlight)
+      ) best = c;
     }
     if (best !== null && best.inFlight === 0) return best;
-    if (this.#pool.length + this.#opening < this.#o.connections) return "open";
+    if (this.#pool.length + this.#opening < this.#o.maxConnections) return "open";
     return best;
   }
 
@@ -294,17 +244,22 @@ export class RestClient {
    * @param req Method, path, query, fields, body, signal and timeout.
    * @returns The response.
    * @throws {TypeError} On an invalid method, path, field or body.
+   * @throws {RangeError} On a negative, NaN or infinite `readTimeoutMs`.
    * @throws {TimeoutError} `READ_TIMEOUT` or `CONNECT_TIMEOUT`.
-   * @throws {ConnectionClosed} When the connection closed or failed.
+   * @throws {ConnectionClosed} When the connection closed or failed, also in
+   *   the middle of the response (`cause`: the `HTTP_INCOMPLETE_MESSAGE` error).
    * @throws {ConnectionPoisoned} When an earlier failure broke the connection mid-request.
    * @throws {HttpParseError} When the response is malformed.
    */
   async request(req: RestRequest): Promise<RestResponse> {
     const enc = this.#writer.request(req.method, req);
-    const readTimeout = req.readTimeout === undefined
-      ? this.#o.readTimeout
-      : posInt("readTimeout", req.readTimeout, 0, 0);
-    const opts: SendOptions = { readTimeout, idempotent: isIdempotentMethod(enc.method), signal: req.signal };
+    const opts: SendOptions = {
+      method: enc.method,
+      path: req.path ?? "/",
+      readTimeoutMs: timeoutMs("readTimeoutMs", req.readTimeoutMs, this.#o.readTimeoutMs),
+      idempotent: isIdempotentMethod(enc.method),
+      signal: req.signal,
+    };
     req.signal?.throwIfAborted();
     for (let attempt = 0;; attempt++) {
       try {

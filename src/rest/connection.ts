@@ -74,7 +74,7 @@ export class RestConnection {
         : opts,
     );
     this.#opts = opts;
-    this.#deadline = new ReadDeadline((err) => this.#interruptWith(err));
+    this.#deadline = new ReadDeadline((err) => this.#interruptWith(err), opts.clock);
   }
 
   /** Requests written or queued whose response has not ended. */
@@ -207,6 +207,9 @@ export class RestConnection {
       idleReuse: ex.idleReuse,
       closeAnnounced: this.#closeAnnounced,
       idempotent: ex.opts.idempotent,
+      request: `${ex.opts.method} ${ex.opts.path.split("?")[0]}`,
+      bodyLength: ex.bodyLength,
+      bodyBytes: this.#codec.receivedBodyBytes,
     });
     this.#kill(out);
     return out;
@@ -243,7 +246,7 @@ export class RestConnection {
     let p = this.#idleRead;
     this.#idleRead = null;
     p ??= this.#startRead(owned);
-    if (opts.readTimeout > 0) this.#deadline.start(opts.readTimeout, opts.idempotent);
+    if (opts.readTimeoutMs > 0) this.#deadline.start(opts.readTimeoutMs, opts.idempotent);
     return p;
   }
 
@@ -322,7 +325,8 @@ export class RestConnection {
       if (head.type !== "head") throw new SluiceError("HTTP_INTERNAL", `unexpected ${head.type} event`);
       const { status, reason, headers } = head.head;
       const length = head.body === "length" ? head.contentLength : null;
-      if (length !== null && length <= this.#opts.bufferBodyBytes) {
+      ex.bodyLength = length;
+      if (length !== null && length <= this.#opts.maxBufferedBodyBytes) {
         // Read the whole body before returning, copying only what the codec borrowed.
         const body = new BodyCollector(length);
         let trailers: HttpHeaders | null = null;

@@ -5,12 +5,17 @@
  *
  * @module
  */
+import type { Clock } from "../common/clock.ts";
 import type { ResponseReaderOptions } from "../core/http1/response_reader.ts";
 
 /** Per-request settings the connection needs. */
 export interface SendOptions {
-  /** Longest wait for any read while a response is due, in ms; 0 disables. */
-  readTimeout: number;
+  /** The request method, for error messages. */
+  method: string;
+  /** The request path as given (a query in it is left out of messages). */
+  path: string;
+  /** Longest wait for any read while a response is due, in ms; 0: no limit. */
+  readTimeoutMs: number;
   /** Whether the method may be repeated without harm (decides `retryable`). */
   idempotent: boolean;
   /** Aborts the request; the connection is closed since the exchange is cut short. */
@@ -19,8 +24,10 @@ export interface SendOptions {
 
 /** Settings fixed per connection. */
 export interface RestConnectionOptions extends ResponseReaderOptions {
-  /** Bodies of known length up to this size are read before the response is returned. */
-  bufferBodyBytes: number;
+  /** Bodies of known length up to this many bytes are read before the response is returned. */
+  maxBufferedBodyBytes: number;
+  /** The clock behind the read deadline. */
+  clock: Clock;
   /** Called whenever a request slot frees up (a response ended or the connection died). */
   onSlot: () => void;
 }
@@ -40,6 +47,12 @@ export interface Exchange {
   ended: boolean;
   /** Listens to `opts.signal` while the response is read. */
   onAbort: (() => void) | null;
+  /**
+   * Undefined until the response head arrived; then its Content-Length, or
+   * null for a body of unknown length (chunked: the only such framing a close
+   * can cut short).
+   */
+  bodyLength: number | null | undefined;
 }
 
 /**
@@ -50,5 +63,14 @@ export interface Exchange {
  * @returns The exchange, not yet written.
  */
 export function newExchange(opts: SendOptions, idleReuse: boolean): Exchange {
-  return { opts, idleReuse, written: null, writeError: null, start: null, ended: false, onAbort: null };
+  return {
+    opts,
+    idleReuse,
+    written: null,
+    writeError: null,
+    start: null,
+    ended: false,
+    onAbort: null,
+    bodyLength: undefined,
+  };
 }

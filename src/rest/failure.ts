@@ -27,6 +27,30 @@ export interface FailureFacts {
   closeAnnounced: boolean;
   /** The method may be repeated without harm. */
   idempotent: boolean;
+  /** The request as "GET /items" (no query), for messages. */
+  request: string;
+  /** Undefined before the response head; then its Content-Length, or null for a chunked body. */
+  bodyLength: number | null | undefined;
+  /** Body bytes of the response received. */
+  bodyBytes: number;
+}
+
+/**
+ * Says how far the response got when the server closed the connection.
+ *
+ * @param f What the connection knew.
+ * @returns The message of the `ConnectionClosed`.
+ */
+function cutShort(f: FailureFacts): string {
+  const { request, bodyLength, bodyBytes } = f;
+  if (bodyLength === undefined) {
+    return f.seen === 0
+      ? `the server closed the connection without answering ${request}`
+      : `the server closed the connection during the response head of ${request}: ${f.seen} bytes arrived`;
+  }
+  return `the server closed the connection during the response body of ${request}: ` + (bodyLength === null
+    ? `${bodyBytes} bytes of a chunked body arrived`
+    : `${bodyBytes} of ${bodyLength} bytes arrived`);
 }
 
 /**
@@ -35,9 +59,11 @@ export interface FailureFacts {
  *
  * @param err What went wrong: an error, `NOT_SENT`, or null when the server closed the connection.
  * @param f What the connection knew.
- * @returns `TimeoutError` and `HttpParseError` as they are; `ConnectionStale`
- *   when the server cannot have processed the request; `ConnectionPoisoned`
- *   after an earlier exchange broke the connection; `ConnectionClosed`; else `IO_ERROR`.
+ * @returns `TimeoutError` and `HttpParseError` as they are, except that a
+ *   response cut short (`HTTP_INCOMPLETE_MESSAGE`) is a `ConnectionClosed`
+ *   with the parse error as its cause; `ConnectionStale` when the server
+ *   cannot have processed the request; `ConnectionPoisoned` after an earlier
+ *   exchange broke the connection; `ConnectionClosed`; else `IO_ERROR`.
  */
 export function classifyFailure(err: unknown, f: FailureFacts): SluiceError {
   const { prior, idempotent } = f;
@@ -47,6 +73,11 @@ export function classifyFailure(err: unknown, f: FailureFacts): SluiceError {
       cause: prior,
       retryable: idempotent,
     });
+  }
+  if (err instanceof HttpParseError && err.code === "HTTP_INCOMPLETE_MESSAGE") {
+    // The server closed the connection in the middle of the response: a
+    // connection failure, not a malformed message.
+    return new ConnectionClosed("CONNECTION_CLOSED", cutShort(f), { cause: err, retryable: idempotent });
   }
   if (err instanceof TimeoutError || err instanceof HttpParseError) return err;
   if (err === NOT_SENT || (f.seen === 0 && (f.idleReuse || f.closeAnnounced))) {
@@ -67,12 +98,6 @@ export function classifyFailure(err: unknown, f: FailureFacts): SluiceError {
       retryable: idempotent,
     });
   }
-  if (err === null) {
-    return new ConnectionClosed(
-      "CONNECTION_CLOSED",
-      f.seen === 0 ? "the server closed the connection without answering" : "the server closed the connection mid-response",
-      { retryable: idempotent },
-    );
-  }
+  if (err === null) return new ConnectionClosed("CONNECTION_CLOSED", cutShort(f), { retryable: idempotent });
   return ioError(err, idempotent);
 }

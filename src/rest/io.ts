@@ -4,19 +4,21 @@
  *
  * @module
  */
+import type { Clock, TimerHandle } from "../common/clock.ts";
 import { SluiceError, TimeoutError } from "../core/errors.ts";
 
 /**
- * The `readTimeout` of one connection: one timer, re-armed lazily, instead of
- * a timer and a racing promise per read (which cost more than the read itself
- * for small responses). Each read moves the deadline forward; the timer, when
- * it fires early, sleeps for what is left. On expiry `onExpire` gets the error
- * and must close the connection, which settles the pending read.
+ * The `readTimeoutMs` of one connection: one timer, re-armed lazily, instead
+ * of a timer and a racing promise per read (which cost more than the read
+ * itself for small responses). Each read moves the deadline forward; the
+ * timer, when it fires early, sleeps for what is left. On expiry `onExpire`
+ * gets the error and must close the connection, which settles the pending read.
  */
 export class ReadDeadline {
   readonly #onExpire: (err: TimeoutError) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** When the armed timer fires (performance.now() ms). */
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined = undefined;
+  /** When the armed timer fires (clock ms). */
   #timerAt = 0;
   /** When the pending read times out; 0 while no read is bounded. */
   #deadline = 0;
@@ -25,9 +27,11 @@ export class ReadDeadline {
 
   /**
    * @param onExpire Called once per expiry with the `READ_TIMEOUT` error.
+   * @param clock The clock for the time and the timer.
    */
-  constructor(onExpire: (err: TimeoutError) => void) {
+  constructor(onExpire: (err: TimeoutError) => void, clock: Clock) {
     this.#onExpire = onExpire;
+    this.#clock = clock;
   }
 
   /**
@@ -37,7 +41,7 @@ export class ReadDeadline {
    * @param idempotent Whether the request may be repeated (the error's `retryable`).
    */
   start(ms: number, idempotent: boolean): void {
-    const now = performance.now();
+    const now = this.#clock.now();
     this.#deadline = now + ms;
     this.#ms = ms;
     this.#idempotent = idempotent;
@@ -52,15 +56,15 @@ export class ReadDeadline {
   /** Clears the timer for good (the connection is closed). */
   dispose(): void {
     this.#deadline = 0;
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
   #arm(now: number, ms: number): void {
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     const wait = Math.max(1, Math.ceil(ms));
     this.#timerAt = now + wait;
-    this.#timer = setTimeout(this.#fire, wait);
+    this.#timer = this.#clock.setTimeout(this.#fire, wait);
     // The socket keeps the process alive while a response is due; an idle
     // connection's leftover timer must not.
     (this.#timer as { unref?: () => void }).unref?.();
@@ -69,11 +73,11 @@ export class ReadDeadline {
   #fire = (): void => {
     this.#timer = undefined;
     if (this.#deadline === 0) return;
-    const now = performance.now();
+    const now = this.#clock.now();
     if (now < this.#deadline) return this.#arm(now, this.#deadline - now);
     this.#deadline = 0;
     this.#onExpire(
-      new TimeoutError("READ_TIMEOUT", `no response data for ${this.#ms} ms (readTimeout)`, {
+      new TimeoutError("READ_TIMEOUT", `no response data for ${this.#ms} ms (readTimeoutMs)`, {
         retryable: this.#idempotent,
       }),
     );

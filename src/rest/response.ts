@@ -36,7 +36,7 @@ export interface BodySource {
 /**
  * A received HTTP response.
  *
- * Bodies with a known length up to the client's `bufferBodyBytes` (and any
+ * Bodies with a known length up to the client's `maxBufferedBodyBytes` (and any
  * body that had fully arrived with its head) are read before the response is
  * returned: `body` holds them, usually as a view of the received bytes. Other
  * bodies are read from the socket only as fast as they are consumed, through
@@ -131,6 +131,10 @@ export class RestResponse {
    *
    * @returns The body bytes (empty when there is no body).
    * @throws {SluiceError} `BODY_USED` when a streamed body was already read.
+   * @throws {ConnectionClosed} When the server closed the connection before
+   *   the body ended (the message says how much arrived; `cause`: the
+   *   `HTTP_INCOMPLETE_MESSAGE` error).
+   * @throws {TimeoutError} `READ_TIMEOUT` when the body stalls.
    */
   async bytes(): Promise<Uint8Array> {
     if (this.body !== null) return this.body;

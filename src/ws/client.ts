@@ -171,15 +171,32 @@ export async function connectWebSocket(
     } catch (e) {
       if (e instanceof HandshakeError && head.status !== 101) {
         // Keep the first bytes of the refusal's body: they usually say why.
+        const body = await bodyStart(
+          io,
+          rest,
+          /\bchunked\b/i.test(e.headers.get("transfer-encoding") ?? ""),
+        );
+        const text = bodyText(body);
+        throw new HandshakeError(
+          e.code,
+          text === "" ? e.message : `${e.message}; the response body starts: ${JSON.stringify(text)}`,
+          {
+            status: e.status,
+            headers: e.headers,
+            bodyStart: body,
+            cause: e.cause,
+            retryable: retryableStatus(e.status),
+          },
+        );
+      }
+      if (e instanceof HandshakeError) {
+        // A 101 that does not validate (a wrong accept key, say) is as likely
+        // damage on the path as a broken server: worth another attempt.
         throw new HandshakeError(e.code, e.message, {
           status: e.status,
           headers: e.headers,
-          bodyStart: await bodyStart(
-            io,
-            rest,
-            /\bchunked\b/i.test(e.headers.get("transfer-encoding") ?? ""),
-          ),
           cause: e.cause,
+          retryable: true,
         });
       }
       throw e;
@@ -191,6 +208,24 @@ export async function connectWebSocket(
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * Whether a refusal of the upgrade may go away on its own: a timeout, too many
+ * requests, or a server error other than "not implemented" and "version not
+ * supported" (the statuses RFC 9110 §15.6 and common proxies use while a
+ * service restarts). A 4xx such as 401, 403 or 404 will not change by retrying.
+ */
+function retryableStatus(status: number): boolean {
+  return status === 408 || status === 425 || status === 429 ||
+    (status >= 500 && status <= 599 && status !== 501 && status !== 505);
+}
+
+/** The start of a refusal's body as one line of text: up to 200 characters, controls removed. */
+function bodyText(body: Uint8Array): string {
+  const text = new TextDecoder().decode(body.subarray(0, 800))
+    .replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 /** Up to 1 KiB of a refusal's body, waiting at most 200 ms for more of it. */

@@ -103,9 +103,12 @@ function parseOrRefuse<H>(
     return parse(view, limits);
   } catch (e) {
     if (e instanceof HttpParseError) {
+      // Garbled bytes may come from anything on the path (a proxy, a server
+      // mid-restart): a fresh attempt may well get a good answer.
       throw new HandshakeError("WS_HANDSHAKE_MALFORMED", `malformed ${what}: ${e.message}`, {
         status: e.status,
         cause: e,
+        retryable: true,
       });
     }
     throw e;

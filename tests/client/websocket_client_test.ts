@@ -9,6 +9,8 @@ import { WebSocketClient } from "../../src/client/websocket_client.ts";
 import { fastReconnect, stableConnection } from "../../src/client/client_options.ts";
 import { ClientClosed, NotConnected, QueueFull } from "../../src/client/errors.ts";
 import { fixedDelay, noRetry } from "../../src/common/retry.ts";
+import { HandshakeError } from "../../src/core/errors.ts";
+import { serveWebSocket } from "../../src/server/serve.ts";
 import type { Extension } from "../../src/client/extensions.ts";
 import type { HandshakeConnection } from "../../src/client/handshake.ts";
 import type { Message } from "../../src/core/ws/message.ts";
@@ -202,6 +204,79 @@ describe("WebSocketClient", () => {
       assert.ok(closed?.type === "closed" && closed.reason === "gaveUp");
       assert.equal(closed.rejectedMessages, 1);
     });
+  });
+
+  test("a 404 refusal of the upgrade is not retried: run() rejects with it, the error event says willRetry: false", async () => {
+    let upgrades = 0;
+    const server = await serveWebSocket({
+      port: 0,
+      onUpgrade: () => {
+        upgrades++;
+        return { reject: { status: 404, body: "no such feed: /v0" } };
+      },
+      handler: () => {},
+    });
+    try {
+      const url = `ws://127.0.0.1:${server.addr.port}/v0`;
+      const client = new WebSocketClient(url, { retry: fixedDelay(5), pingIntervalMs: 0 });
+      const rec = recordEvents(client.events());
+      const queued = client.send("never");
+      const error = await client.run().then(() => null, (e: unknown) => e);
+      assert.ok(error instanceof HandshakeError, `run() rejected with ${error}`);
+      assert.equal(error.status, 404);
+      assert.equal(error.retryable, false);
+      assert.match(error.message, /no such feed: \/v0/, "the message quotes the body");
+      const sent = await queued.then(() => null, (e: unknown) => e);
+      assert.ok(sent instanceof ClientClosed && sent.code === "CLIENT_NOT_RETRYABLE", `${sent}`);
+      assert.equal(sent.cause, error);
+      assert.match(sent.message, /retryable: \(\) => true/, "the message says how to retry anyway");
+      await rec.done;
+      assert.equal(upgrades, 1, "one attempt only");
+      const failed = rec.events.find((e) => e.type === "error");
+      assert.ok(failed?.type === "error" && failed.willRetry === false && failed.error === error);
+      const closed = rec.events.at(-1);
+      assert.ok(closed?.type === "closed" && closed.reason === "notRetryable");
+      assert.equal(closed.error, error);
+      assert.equal(closed.rejectedMessages, 1);
+      assert.equal(rec.events.filter((e) => e.type === "reconnectScheduled").length, 0);
+
+      // An option hands the decision back to the strategy; a 503 is retried by default.
+      const anyway = new WebSocketClient(url, {
+        retry: fixedDelay(5, { maxAttempts: 3 }),
+        retryable: () => true,
+        pingIntervalMs: 0,
+      });
+      const e2 = await anyway.run().then(() => null, (e: unknown) => e);
+      assert.ok(e2 instanceof ClientClosed && e2.code === "CLIENT_GAVE_UP", `${e2}`);
+      assert.equal(upgrades, 4, "three more attempts");
+    } finally {
+      await server.close();
+    }
+    let busy = 0;
+    const unavailable = await serveWebSocket({
+      port: 0,
+      onUpgrade: () => (busy++ < 2 ? { reject: { status: 503, body: "restarting" } } : undefined),
+      handler: async (ws) => {
+        await ws.sendText("up");
+        await ws.close(1000);
+      },
+    });
+    try {
+      const client = new WebSocketClient(`ws://127.0.0.1:${unavailable.addr.port}/`, {
+        retry: fixedDelay(5),
+        pingIntervalMs: 0,
+      });
+      const rec = recordEvents(client.events());
+      const running = client.run();
+      await rec.waitFor((e) => e.type === "connected");
+      assert.equal(busy, 3, "two 503 refusals were retried");
+      const errors = rec.events.filter((e) => e.type === "error");
+      assert.ok(errors.every((e) => e.type === "error" && e.willRetry), "each said it would retry");
+      await client.close();
+      await running;
+    } finally {
+      await unavailable.close();
+    }
   });
 
   test("exitOnFirstFailure rejects run() on the first failed attempt, and on the first drop", async () => {

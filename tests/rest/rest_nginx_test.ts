@@ -11,7 +11,7 @@ async function withClient(
   fn: (client: RestClient, port: number) => Promise<void>,
 ): Promise<void> {
   const result = await withNginx(async (port) => {
-    const client = await RestClient.connect(`http://127.0.0.1:${port}`, { bufferBodyBytes: 64 * 1024 });
+    const client = await RestClient.connect(`http://127.0.0.1:${port}`, { maxBufferedBodyBytes: 64 * 1024 });
     try {
       await fn(client, port);
     } finally {
@@ -40,7 +40,7 @@ describe("rest RestClient (nginx)", () => {
     await withClient("large and chunked", async (client) => {
       const big = await client.request({ method: "GET", path: "/big.bin" });
       assert.equal(big.headers.get("content-length"), String(1 << 20));
-      assert.ok(big.stream, "larger than bufferBodyBytes: streamed");
+      assert.ok(big.stream, "larger than maxBufferedBodyBytes: streamed");
       const bytes = await big.bytes();
       assert.equal(bytes.length, 1 << 20);
       for (const i of [0, 250, 251, 99_999, (1 << 20) - 1]) assert.equal(bytes[i], i % 251);

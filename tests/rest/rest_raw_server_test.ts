@@ -30,7 +30,7 @@ describe("rest RestClient (raw TCP server)", () => {
   test("every malformed response fails with its HttpParseError, and the next call reconnects", async () => {
     for (const [code, raw] of MALFORMED) {
       await withRawServer((socket, index) => answerEach(socket, [index === 0 ? raw : OK]), async ({ port, sockets }) => {
-        const client = await RestClient.connect(`http://127.0.0.1:${port}`, { maxBodySize: 4096 });
+        const client = await RestClient.connect(`http://127.0.0.1:${port}`, { maxBodyBytes: 4096 });
         try {
           await assert.rejects(client.request({ method: "GET" }), (e: unknown) => {
             assert.ok(e instanceof HttpParseError, `${code}: ${e}`);
@@ -138,7 +138,7 @@ describe("rest RestClient (raw TCP server)", () => {
         }
       }, OK]);
     }, async ({ port }) => {
-      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { bufferBodyBytes: 0 });
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { maxBufferedBodyBytes: 0 });
       try {
         const res = await client.request({ method: "GET" });
         assert.equal(await res.text(), "wikipedia ");
@@ -170,7 +170,7 @@ describe("rest RestClient (raw TCP server)", () => {
         ? [lines("HTTP/1.1 200 OK", "Content-Length: 1", "Content-Length: 2", "", "ab"), OK]
         : [OK, OK]);
     }, async ({ port }) => {
-      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { pipeline: 2 });
+      const client = await RestClient.connect(`http://127.0.0.1:${port}`, { maxInFlightRequestsPerConnection: 2 });
       try {
         const a = client.request({ method: "GET", path: "/a" });
         const b = client.request({ method: "GET", path: "/b" });

@@ -41,7 +41,7 @@ describe("rest RestClient over TLS and connect timeouts", () => {
     await withRawServer(() => {}, async ({ port }) => {
       const started = performance.now();
       await assert.rejects(
-        RestClient.connect(`https://127.0.0.1:${port}`, { connectTimeout: 60, tls: { insecure: true } }),
+        RestClient.connect(`https://127.0.0.1:${port}`, { connectTimeoutMs: 60, tls: { insecure: true } }),
         (e: unknown) => {
           assert.ok(e instanceof TimeoutError, String(e));
           assert.equal(e.code, "CONNECT_TIMEOUT");

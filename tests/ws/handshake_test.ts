@@ -83,6 +83,8 @@ describe("ws opening handshake and server defences", () => {
       assert.equal(e.status, 401);
       assert.equal(e.headers?.get("www-authenticate"), "Bearer");
       assert.equal(dec.decode(e.bodyStart), "token expired");
+      assert.match(e.message, /the response body starts: "token expired"/);
+      assert.equal(e.retryable, false, "a 401 will not change by retrying");
       assert.equal(seen.length, 1);
       assert.equal(seen[0].request.path, "/feed?x=1");
       assert.equal(seen[0].request.origin, "https://app.example");
@@ -235,6 +237,8 @@ describe("ws opening handshake and server defences", () => {
         assert.equal(e.status, 503, `attempt ${i}`);
         assert.equal(e.headers?.get("retry-after"), "1");
         assert.equal(dec.decode(e.bodyStart), "too many connections");
+        assert.match(e.message, /"too many connections"/);
+        assert.equal(e.retryable, true, "a 503 may go away");
       }
       idle.destroy();
       await sleep(100);

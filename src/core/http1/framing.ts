@@ -43,9 +43,7 @@ export function contentLength(values: string[], side: Side, maxBodySize: number)
   if (values.length === 0) return null;
   let found = values.length === 1 ? digits(values[0]!) : -1;
   if (found !== -1) {
-    if (found > maxBodySize) {
-      fail(side, "HTTP_BODY_TOO_LARGE", `Content-Length ${found} exceeds maxBodySize ${maxBodySize}`, 413);
-    }
+    if (found > maxBodySize) tooLarge(side, found, maxBodySize);
     return found;
   }
   for (const value of values) {
@@ -65,10 +63,12 @@ export function contentLength(values: string[], side: Side, maxBodySize: number)
       found = n;
     }
   }
-  if (found > maxBodySize) {
-    fail(side, "HTTP_BODY_TOO_LARGE", `Content-Length ${found} exceeds maxBodySize ${maxBodySize}`, 413);
-  }
+  if (found > maxBodySize) tooLarge(side, found, maxBodySize);
   return found;
+}
+
+function tooLarge(side: Side, length: number, max: number): never {
+  fail(side, "HTTP_BODY_TOO_LARGE", `Content-Length ${length} exceeds the body limit of ${max} bytes`, 413);
 }
 
 // The usual lone value of 1–15 digits (so below 2^53), without a regex; -1 otherwise.

@@ -131,6 +131,15 @@ export class MessageReader<H extends { headLength: number }> {
     return this.#state === HEAD && this.#pos === this.#end;
   }
 
+  /**
+   * Body bytes of the current message returned so far as `data` (chunk
+   * framing excluded), reset as each head is parsed. Says how much of a body
+   * arrived when the peer cut it short.
+   */
+  get receivedBodyBytes(): number {
+    return this.#bodyBytes;
+  }
+
   /** True once the peer's end of stream was signalled with `eof()`. */
   get ended(): boolean {
     return this.#eof;
@@ -275,6 +284,7 @@ export class MessageReader<H extends { headLength: number }> {
         const data = src.subarray(this.#pos, this.#pos + n);
         this.#pos += n;
         this.#remaining -= n;
+        this.#bodyBytes += n;
         if (this.#remaining === 0) this.#state = END;
         return { type: "data", data };
       }
@@ -321,7 +331,7 @@ export class MessageReader<H extends { headLength: number }> {
     if (this.#bodyBytes > this.#maxBody) {
       throw new HttpParseError(
         "HTTP_BODY_TOO_LARGE",
-        `body exceeds maxBodySize ${this.#maxBody}`,
+        `the body exceeds the limit of ${this.#maxBody} bytes`,
         { status: this.#sideHooks.side === "response" ? 502 : 413 },
       );
     }

@@ -124,6 +124,15 @@ export class RequestReader {
     return this.#engine.buffered;
   }
 
+  /**
+   * Body bytes of the request being read that were returned as `data` so far
+   * (chunk framing excluded): how much of a body arrived when the peer cut it
+   * short.
+   */
+  get receivedBodyBytes(): number {
+    return this.#engine.receivedBodyBytes;
+  }
+
   /** True between requests: nothing partial is buffered. */
   get idle(): boolean {
     return this.#engine.idle;

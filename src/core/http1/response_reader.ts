@@ -129,6 +129,15 @@ export class ResponseReader {
     return this.#engine.buffered;
   }
 
+  /**
+   * Body bytes of the response being read that were returned as `data` so far
+   * (chunk framing excluded): how much of a body arrived when the peer cut it
+   * short.
+   */
+  get receivedBodyBytes(): number {
+    return this.#engine.receivedBodyBytes;
+  }
+
   /** True between responses: nothing partial is buffered. */
   get idle(): boolean {
     return this.#engine.idle;
