@@ -112,6 +112,17 @@ export function tlsErrorOf(err: unknown, ctx: ErrorContext): TlsError | null {
       { cause: err },
     );
   }
+  // Plain bytes where a TLS record was due (OpenSSL/BoringSSL "wrong version
+  // number", rustls "InvalidContentType"): usually wss:// or https:// pointed
+  // at a plain port. Say that first; the library's own text stays as the cause.
+  if (/wrong.version.number|InvalidContentType|packet length too long|http request/i.test(detail)) {
+    return new TlsError(
+      "TLS_NOT_TLS",
+      `the server at ${where(ctx)} did not answer TLS: is it ws:// or http:// rather than ` +
+        `wss:// or https://? (it sent bytes that are not a TLS record: ${detail})`,
+      { cause: err },
+    );
+  }
   if (
     code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS") || code.startsWith("SSL_") ||
     /\bTLS\b|\bSSL\b|handshake|alert|certificate|wrong version number|InvalidContentType/i

@@ -231,20 +231,30 @@ export function tlsSuite(
     );
   });
 
-  test(`${label}: TLS to a server that does not speak TLS fails with a TlsError or ConnectionClosed`, async () => {
+  test(`${label}: TLS to a plain server that answers fails with TLS_NOT_TLS, saying "did not answer TLS" first`, async () => {
     await withListener(server, {}, async (l) => {
       const answer = (async () => {
         const s = await l.accept();
         if (!s) return;
+        // As an HTTP server does: read the ClientHello, answer 400, then wait for the client to go.
+        const r = s.readable.getReader();
+        await r.read().catch(() => {});
         const w = s.writable.getWriter();
         await w.write(enc.encode("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")).catch(() => {});
+        await Promise.race([r.read().catch(() => {}), new Promise((res) => setTimeout(res, 2000))]);
         await w.close().catch(() => {});
       })();
       const err = await client.connect({ hostname: "127.0.0.1", port: l.addr.port, tls: true })
-        .then(() => new Error("connected"), (e) => e);
+        .then((c) => {
+          c.close();
+          return new Error("connected");
+        }, (e) => e);
       await answer;
-      assert.ok(err instanceof TlsError || err instanceof ConnectionClosed, `${err}`);
-      if (err instanceof TlsError) assert.equal(err.code, "TLS_HANDSHAKE_FAILED");
+      assert.ok(err instanceof TlsError, `${err}`);
+      assert.equal(err.code, "TLS_NOT_TLS");
+      assert.match(err.message, /^the server at 127\.0\.0\.1:\d+ did not answer TLS: is it ws:\/\//);
+      assert.ok(err.cause instanceof Error, "the TLS library's own error is the cause");
+      assert.equal(err.retryable, false);
     });
   });
 }

@@ -116,6 +116,20 @@ async function withSniServer(
 }
 
 describe("wss: TLS end to end with certificates made at test time", () => {
+  test("wss:// to a plain ws:// server says \"did not answer TLS: is it ws://?\" first, the TLS library's text kept as the cause", async () => {
+    const server = await serveWebSocket({ port: 0, handler: () => {} });
+    try {
+      const err = await connectWebSocket(`wss://127.0.0.1:${server.addr.port}/`)
+        .then((ws) => (ws.abort(), new Error("connected")), (e: unknown) => e);
+      assert.ok(err instanceof TlsError, `${err}`);
+      assert.equal(err.code, "TLS_NOT_TLS");
+      assert.match(err.message, /did not answer TLS: is it ws:\/\//);
+      assert.ok(err.cause instanceof Error);
+    } finally {
+      await server.close();
+    }
+  });
+
   test("wss://localhost with the test CA in tls.caCerts: text and binary round trip", async () => {
     const pki = await getTestCerts();
     await withWss({ cert: pki.serverCert, key: pki.serverKey }, async (port) => {
