@@ -156,7 +156,7 @@ describe("http1 ResponseReader", () => {
     assertRejects(concat([crlf(...head, ""), bytes("1;" + "a".repeat(5000) + "\r\n")]), "HTTP_BAD_CHUNK");
   });
 
-  test("bodies over maxBodySize are rejected for every framing", () => {
+  test("bodies over maxBodySize are rejected for every framing, saying the limit", () => {
     const opts = { maxBodySize: 10 };
     assertRejects(crlf("HTTP/1.1 200 OK", "Content-Length: 11", "", ""), "HTTP_BODY_TOO_LARGE",
       ["GET"], false, opts);
@@ -165,6 +165,10 @@ describe("http1 ResponseReader", () => {
     assertRejects(crlf("HTTP/1.1 200 OK", "", "0123456789A"), "HTTP_BODY_TOO_LARGE", ["GET"], true, opts);
     assert.equal(assertEvents(crlf("HTTP/1.1 200 OK", "Content-Length: 10", "", "0123456789"),
       ["GET"], false, opts)[1].body, "0123456789");
+    assert.throws(() => collect(reader(["GET"], opts), [crlf("HTTP/1.1 200 OK", "Content-Length: 11", "", "")]),
+      { message: "Content-Length 11 exceeds the body limit of 10 bytes" });
+    assert.throws(() => collect(reader(["GET"], opts), [crlf("HTTP/1.1 200 OK", "", "0123456789A")]),
+      { message: "the body exceeds the limit of 10 bytes" });
   });
 
   test("a connection closed mid-response is HTTP_INCOMPLETE_MESSAGE", () => {
@@ -179,6 +183,40 @@ describe("http1 ResponseReader", () => {
     // Closing between responses is not an error.
     assert.deepEqual(types(collect(reader(), [crlf("HTTP/1.1 204 No Content", "", "")], true)),
       ["head", "end"]);
+  });
+
+  test("receivedBodyBytes counts the body bytes returned for every framing, whole, byte by byte and in random splits", () => {
+    const cases: [string, Uint8Array, number][] = [
+      ["length, cut", crlf("HTTP/1.1 200 OK", "Content-Length: 10", "", "short"), 5],
+      ["chunked, cut", crlf("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "", "5", "hello", "4", "wo"), 7],
+      ["until close", crlf("HTTP/1.1 200 OK", "", "all of it"), 9],
+      ["head only", bytes("HTTP/1.1 200 OK\r\nContent-Le"), 0],
+    ];
+    for (const [name, input, expected] of cases) {
+      for (const c of chunkings(input)) {
+        const r = reader();
+        let returned = 0;
+        for (const piece of c.pieces) {
+          r.push(piece);
+          for (let ev = r.next(); ev !== null; ev = r.next()) if (ev.type === "data") returned += ev.data.length;
+          assert.equal(r.receivedBodyBytes, returned, `${name}, ${c.name}`);
+        }
+        r.eof();
+        try {
+          for (let ev = r.next(); ev !== null; ev = r.next()) if (ev.type === "data") returned += ev.data.length;
+        } catch (e) {
+          assert.ok(e instanceof HttpParseError && e.code === "HTTP_INCOMPLETE_MESSAGE", `${name}: ${e}`);
+        }
+        assert.equal(r.receivedBodyBytes, expected, `${name}, ${c.name}`);
+      }
+    }
+    // Reset by the next head.
+    const r = reader(["GET", "GET"]);
+    r.push(crlf("HTTP/1.1 200 OK", "Content-Length: 3", "", "abcHTTP/1.1 200 OK", "Content-Length: 1", "", ""));
+    assert.deepEqual([r.next()?.type, r.next()?.type, r.next()?.type], ["head", "data", "end"]);
+    assert.equal(r.receivedBodyBytes, 3);
+    assert.equal(r.next()?.type, "head");
+    assert.equal(r.receivedBodyBytes, 0);
   });
 
   test("after 101 Switching Protocols, detach() returns the bytes of the new protocol", () => {
