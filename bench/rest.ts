@@ -96,11 +96,11 @@ interface Peer {
 async function peers(port: number): Promise<Peer[]> {
   const base = `http://127.0.0.1:${port}`;
   const out: Peer[] = [];
-  for (const pipeline of [1, 10]) {
-    const sluice = await RestClient.connect(base, { pipeline });
+  for (const depth of [1, 10]) {
+    const sluice = await RestClient.connect(base, { maxInFlightRequestsPerConnection: depth });
     out.push({
-      name: pipeline === 1 ? "sluice" : "sluice pipeline 10",
-      depth: pipeline,
+      name: depth === 1 ? "sluice" : "sluice pipeline 10",
+      depth,
       one: async (path, mode) => {
         const res = await sluice.request({ method: "GET", path });
         if (res.body) return res.body.length;

@@ -1,10 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { ConnectionClosed, TimeoutError } from "../../src/core/errors.ts";
+import { ConnectionClosed } from "../../src/core/errors.ts";
 import { RestClient } from "../../src/rest/client.ts";
+import type { RestClientOptions } from "../../src/rest/options.ts";
 import { freePort, withNodeServer } from "../_helpers/http_servers.ts";
 import { prng } from "../_helpers/prng.ts";
+import { until } from "./_support.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -44,7 +46,7 @@ describe("rest RestClient (node:http server)", () => {
         assert.equal(await (await client.request({ method: "GET", path: "/" })).text(), "GET ok");
         // Close the idle connection from the server side, as an idle timeout does.
         sockets[0].end();
-        await sleep(50);
+        await until(() => client.connectionCount === 0, "the client noticed the close");
         const res = await client.request({ method: "POST", path: "/", body: "x" });
         assert.equal(await res.text(), "POST ok");
         assert.equal(posts, 1);
@@ -292,7 +294,23 @@ describe("rest RestClient (node:http server)", () => {
   test("invalid options and URLs are rejected up front", async () => {
     await assert.rejects(RestClient.connect("ftp://127.0.0.1:1"), TypeError);
     await assert.rejects(RestClient.connect("http://127.0.0.1:1/?q=1"), TypeError);
-    await assert.rejects(RestClient.connect("http://127.0.0.1:1", { maxInFlightRequestsPerConnection: 0 }), /pipeline must be/);
-    await assert.rejects(RestClient.connect("http://127.0.0.1:1", { readTimeoutMs: -5 }), RangeError);
+    const bad: [RestClientOptions, string][] = [
+      [{ maxInFlightRequestsPerConnection: 0 }, "maxInFlightRequestsPerConnection must be an integer >= 1: got 0"],
+      [{ maxConnections: 1.5 }, "maxConnections must be an integer >= 1: got 1.5"],
+      [{ maxBodyBytes: 0 }, "maxBodyBytes must be an integer >= 1: got 0"],
+      [{ maxBufferedBodyBytes: -1 }, "maxBufferedBodyBytes must be an integer >= 0: got -1"],
+      [{ readTimeoutMs: -5 }, "readTimeoutMs must be a finite number of ms >= 0 (use 0 for no limit): got -5"],
+    ];
+    for (const [options, message] of bad) {
+      await assert.rejects(RestClient.connect("http://127.0.0.1:1", options), (e: unknown) => {
+        assert.ok(e instanceof RangeError, String(e));
+        assert.equal(e.message, message);
+        return true;
+      });
+    }
+    await assert.rejects(
+      RestClient.connect("http://127.0.0.1:1", { clock: {} as RestClientOptions["clock"] }),
+      /clock must have now, setTimeout and clearTimeout/,
+    );
   });
 });

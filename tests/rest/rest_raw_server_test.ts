@@ -7,8 +7,7 @@ import {
 } from "../../src/core/errors.ts";
 import { RestClient } from "../../src/rest/client.ts";
 import { answerEach, withRawServer } from "../_helpers/http_servers.ts";
-
-const lines = (...l: string[]) => l.join("\r\n");
+import { lines } from "./_support.ts";
 const OK = lines("HTTP/1.1 200 OK", "Content-Length: 2", "", "ok");
 
 // Each malformed response, then a good one on the reconnected socket.
@@ -47,15 +46,18 @@ describe("rest RestClient (raw TCP server)", () => {
     }
   });
 
-  test("a server closing mid-body fails the request; a GET is marked retryable", async () => {
+  test("a server closing mid-body fails the request with ConnectionClosed; a GET is marked retryable", async () => {
     await withRawServer((socket, index) => {
       answerEach(socket, [index === 0 ? (s) => s.end(lines("HTTP/1.1 200 OK", "Content-Length: 10", "", "abc")) : OK]);
     }, async ({ port }) => {
       const client = await RestClient.connect(`http://127.0.0.1:${port}`);
       try {
         await assert.rejects(client.request({ method: "GET" }), (e: unknown) => {
-          assert.ok(e instanceof HttpParseError);
-          assert.equal(e.code, "HTTP_INCOMPLETE_MESSAGE");
+          assert.ok(e instanceof ConnectionClosed, String(e));
+          assert.equal(e.retryable, true);
+          assert.ok(e.cause instanceof HttpParseError);
+          assert.equal(e.cause.code, "HTTP_INCOMPLETE_MESSAGE");
+          assert.match(e.message, /GET \/: 3 of 10 bytes arrived$/);
           return true;
         });
         assert.equal(await (await client.request({ method: "GET" })).text(), "ok");

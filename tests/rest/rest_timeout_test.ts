@@ -41,8 +41,9 @@ describe("rest RestClient timeouts", () => {
     const pending: ServerResponse[] = [];
     await withNodeServer((req, res) => {
       res.writeHead(200, { "Transfer-Encoding": "chunked" });
-      if (req.url === "/ok") res.end("ok");
-      else pending.push(res);
+      if (req.url === "/ok") return res.end("ok");
+      res.flushHeaders();
+      pending.push(res);
     }, async ({ port, sockets }) => {
       const clock = new ManualClock();
       const client = await RestClient.connect(`http://127.0.0.1:${port}`, { readTimeoutMs: 150, clock });

@@ -6,6 +6,7 @@ import { TimeoutError } from "../../src/core/errors.ts";
 import { RestClient } from "../../src/rest/client.ts";
 import { getTestCerts } from "../_helpers/certs.ts";
 import { withRawServer } from "../_helpers/http_servers.ts";
+import { ManualClock } from "./_support.ts";
 
 describe("rest RestClient over TLS and connect timeouts", () => {
   test("https: keep-alive requests over TLS to a node:https server with a private CA", async () => {
@@ -36,7 +37,7 @@ describe("rest RestClient over TLS and connect timeouts", () => {
     }
   });
 
-  test("a TLS handshake that never completes fails with CONNECT_TIMEOUT, retryable", async () => {
+  test("a TLS handshake that never completes fails with CONNECT_TIMEOUT on real timers, retryable", async () => {
     // A TCP server that accepts and never answers the ClientHello.
     await withRawServer(() => {}, async ({ port }) => {
       const started = performance.now();
@@ -50,6 +51,33 @@ describe("rest RestClient over TLS and connect timeouts", () => {
         },
       );
       assert.ok(performance.now() - started < 5000);
+    });
+  });
+
+  test("connectTimeoutMs runs on the injected clock: the handshake fails exactly when the clock reaches it", async () => {
+    await withRawServer(() => {}, async ({ port }) => {
+      const clock = new ManualClock();
+      let settled = false;
+      const connecting = RestClient.connect(`https://127.0.0.1:${port}`, {
+        connectTimeoutMs: 5_000,
+        clock,
+        tls: { insecure: true },
+      }).finally(() => settled = true);
+      connecting.catch(() => {});
+      await clock.advance(4_999);
+      assert.equal(settled, false, "still connecting before connectTimeoutMs");
+      await clock.advance(1);
+      await assert.rejects(connecting, (e: unknown) => {
+        assert.ok(e instanceof TimeoutError, String(e));
+        assert.equal(e.code, "CONNECT_TIMEOUT");
+        assert.equal(e.retryable, true);
+        assert.equal(
+          e.message,
+          `connecting to 127.0.0.1:${port} (TCP connect plus TLS handshake, connectTimeoutMs) timed out after 5000 ms`,
+        );
+        return true;
+      });
+      assert.equal(clock.pending, 0);
     });
   });
 });
