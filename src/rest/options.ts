@@ -12,7 +12,21 @@ import type { HeadLimits } from "../core/http1/head.ts";
 import type { BodyInit, HeaderInit, QueryInit } from "../core/http1/request_writer.ts";
 import type { ClientTlsOptions, Transport } from "../transports/mod.ts";
 
-/** Options for {@link RestClient.connect}. Validated once, then frozen. */
+/**
+ * Options for {@link RestClient.connect}. Validated once, then frozen.
+ *
+ * @example A pipelined pool with a short connect limit and no read limit
+ * ```ts
+ * import type { RestClientOptions } from "@sluice/net";
+ * const options: RestClientOptions = {
+ *   connectTimeoutMs: 2_000,
+ *   readTimeoutMs: 0,
+ *   maxConnections: 4,
+ *   maxInFlightRequestsPerConnection: 8,
+ *   maxBodyBytes: 8 * 1024 * 1024,
+ * };
+ * ```
+ */
 export interface RestClientOptions extends Partial<HeadLimits> {
   /** TLS: `true` or options; defaults to on for `https:` URLs. @default by URL scheme */
   tls?: boolean | ClientTlsOptions;

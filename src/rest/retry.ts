@@ -18,7 +18,19 @@ import { isIdempotentMethod } from "./client.ts";
 import { checkClock, type RestRequest } from "./options.ts";
 import type { RestResponse } from "./response.ts";
 
-/** Options for {@link withRetry} and {@link retryDelay}. Every field is optional. */
+/**
+ * Options for {@link withRetry} and {@link retryDelay}. Every field is optional.
+ *
+ * @example Three retries at most, one second apart, waiting up to a minute on Retry-After
+ * ```ts
+ * import { fixedDelay, type RetryPolicy } from "@sluice/net";
+ * const policy: RetryPolicy = {
+ *   strategy: fixedDelay(1_000, { maxAttempts: 4 }),
+ *   maxRetryAfterMs: 60_000,
+ *   onRetry: (attempt, delayMs) => console.log(`retry ${attempt} in ${delayMs} ms`),
+ * };
+ * ```
+ */
 export interface RetryPolicy {
   /**
    * Paces the retries and decides when to give up: asked with the attempt
