@@ -99,8 +99,14 @@ export interface WebSocketClientOptions {
   whileDisconnected?: "buffer" | "reject";
   /** Lifecycle hooks and per-connection incoming transforms, applied in order. @default [] */
   extensions?: readonly Extension[];
-  /** Most messages a `messages()` subscriber may fall behind before its stream errors. @default 1024 */
-  messageBufferSize?: number;
+  /**
+   * Most received messages held for `readable` while the application does not
+   * read. Past it the client stops reading the socket (backpressure reaches
+   * the server through TCP) and suspends its dead-peer and silence checks;
+   * nothing is dropped. Also bounds the messages handshakes pass on.
+   * @default 1024
+   */
+  maxBufferedMessages?: number;
   /** The clock for backoff, heartbeat, handshake and send timeouts. @default systemClock */
   clock?: Clock;
 }
@@ -120,7 +126,7 @@ export interface ResolvedClientOptions {
   readonly sendQueueMaxBytes: number;
   readonly whileDisconnected: "buffer" | "reject";
   readonly extensions: readonly Extension[];
-  readonly messageBufferSize: number;
+  readonly maxBufferedMessages: number;
   readonly clock: Clock;
 }
 
@@ -197,7 +203,7 @@ export function resolveClientOptions(options: WebSocketClientOptions = {}): Reso
     sendQueueMaxBytes: count("sendQueueMaxBytes", options.sendQueueMaxBytes, 1_048_576),
     whileDisconnected: policy,
     extensions: Object.freeze(extensions),
-    messageBufferSize: count("messageBufferSize", options.messageBufferSize, 1024),
+    maxBufferedMessages: count("maxBufferedMessages", options.maxBufferedMessages, 1024),
     clock,
   });
 }

@@ -12,7 +12,7 @@ import type { Message } from "../core/ws/message.ts";
 import type { CloseInfo, WebSocketConnection } from "../ws/types.ts";
 import type { Clock, TimerHandle } from "../common/clock.ts";
 import { ClientErrorCode } from "./errors.ts";
-import type { Broadcaster } from "./events.ts";
+import type { Inbox } from "./inbox.ts";
 import { applyIncoming, callHooks, type ConnectionInfo, type Extension } from "./extensions.ts";
 import type { MessageCount } from "./ledger.ts";
 import type { QueueEntry, SendQueue } from "./send_queue.ts";
@@ -42,7 +42,8 @@ export interface SessionOptions {
   readonly info: ConnectionInfo;
   readonly clock: Clock;
   readonly queue: SendQueue;
-  readonly messages: Broadcaster<Message>;
+  /** Where received messages go: the client's one stable readable. */
+  readonly inbox: Inbox;
   readonly extensions: readonly Extension[];
   /** Messages the handshakers passed on: delivered first. */
   readonly early: readonly Message[];
@@ -95,6 +96,8 @@ export class Session {
   #watchTimer: TimerHandle | null = null;
   #recvTimer: TimerHandle | null = null;
   #recvError: unknown = undefined;
+  /** The reader holds back (the inbox is full): the socket is not read, so no deadline runs. */
+  #held = false;
 
   /**
    * Starts the pump, the writer and the heartbeat on an open, handshaken connection.
@@ -215,7 +218,16 @@ export class Session {
       for (;;) {
         const r = await reader.read();
         if (r.done) break;
-        this.#o.messages.publish(r.value);
+        const room = this.#o.inbox.push(r.value);
+        if (room !== undefined) {
+          // The application is the bottleneck, not the peer: stop reading the
+          // socket (TCP backpressure) and suspend dead-peer and silence checks.
+          this.#held = true;
+          await Promise.race([room, this.#triggered]);
+          this.#held = false;
+          this.#lastData = this.#clock.now();
+          this.#armWatch();
+        }
       }
     } catch (e) {
       if (!this.#trigger && this.#recvError === undefined) {
@@ -347,7 +359,7 @@ export class Session {
   /** The moment the peer is presumed dead unless something arrives first. */
   #deadline(): number | null {
     const oldest = this.#pings[0];
-    if (oldest === undefined) return null;
+    if (oldest === undefined || this.#held) return null;
     // Any byte read is a sign of life: a large message still arriving (its
     // pongs queued behind it) is a slow peer, not a dead one.
     return Math.max(oldest.sentAt, this.#lastData, this.#lastPong, this.#o.lastBytesAt()) +
@@ -380,12 +392,12 @@ export class Session {
 
   #armReceive(): void {
     const ms = this.#o.receiveTimeoutMs;
-    const wait = Math.max(0, this.#lastData + ms - this.#clock.now());
+    const wait = this.#held ? ms : Math.max(0, this.#lastData + ms - this.#clock.now());
     this.#recvTimer = this.#clock.setTimeout(() => {
       this.#recvTimer = null;
       if (this.#trigger) return;
       // Messages only: pongs keep coming from a feed that went silent.
-      if (this.#clock.now() - this.#lastData < ms) return this.#armReceive();
+      if (this.#held || this.#clock.now() - this.#lastData < ms) return this.#armReceive();
       this.#end({
         reason: `no message for ${ms} ms (receiveTimeout)`,
         error: new TimeoutError(

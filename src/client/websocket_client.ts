@@ -22,6 +22,7 @@ import { callHooks, type ConnectionInfo } from "./extensions.ts";
 import { chainHandshakes, type HandshakeConnection, runHandshake } from "./handshake.ts";
 import type { Outgoing } from "./ledger.ts";
 import { RetryTracker } from "./retry_tracker.ts";
+import { Inbox } from "./inbox.ts";
 import { type SendOptions, SendQueue } from "./send_queue.ts";
 import { ownMessage, Session, type SessionEnd } from "./session.ts";
 import { type ClientState, StateTracker } from "./state.ts";
@@ -123,7 +124,8 @@ export class WebSocketClient {
   readonly #queue: SendQueue;
   readonly #tracker: RetryTracker;
   readonly #events = new Broadcaster<ConnectionEvent>();
-  readonly #messages = new Broadcaster<Message>();
+  readonly #inbox: Inbox;
+  #writable: WritableStream<Outgoing> | null = null;
   readonly #stop = new AbortController();
   #running: Promise<void> | null = null;
   #finished: Promise<void> | null = null;
@@ -157,6 +159,7 @@ export class WebSocketClient {
       clock: this.#o.clock,
     });
     this.#tracker = new RetryTracker(this.#o.retry, { resetAfterMs: this.#o.resetAfterMs });
+    this.#inbox = new Inbox(this.#o.maxBufferedMessages, () => void this.close());
   }
 
   /** The URL the client connects to. */
@@ -211,19 +214,79 @@ export class WebSocketClient {
   }
 
   /**
-   * Every message received from now on, on every connection, as a stream of
-   * owned copies; each call gives an independent subscriber. The stream ends
-   * when the client stops; it errors with `SubscriberOverflow` when this
-   * subscriber falls more than its buffer behind.
+   * Every message received, on every connection, in order, as owned copies:
+   * one stream that outlives every reconnect and ends when the client stops.
+   * Messages that arrive before anything reads are kept, up to
+   * `maxBufferedMessages`; past that the client stops reading the socket, so a
+   * slow reader slows the server down instead of losing messages. Cancelling
+   * it closes the client. For several consumers, `tee()` it.
    *
-   * @param options Buffer size (default `messageBufferSize`), overflow policy, signal.
-   * @returns A `ReadableStream<Message>` that is also async-iterable.
-   * @throws {RangeError} On an invalid buffer size or policy.
+   * @example A feed as one pipeline, backpressure from the sink to the socket
+   * ```ts
+   * import { WebSocketClient } from "@sluice/net";
+   * const client = new WebSocketClient("ws://127.0.0.1:9001/");
+   * const running = client.run();
+   * const parse = new TransformStream({
+   *   transform(msg, out) {
+   *     if (msg.type === "text") out.enqueue(JSON.parse(msg.text));
+   *   },
+   * });
+   * await client.readable.pipeThrough(parse).pipeTo(new WritableStream({ write: console.log }));
+   * await running;
+   * ```
    */
-  messages(options: SubscribeOptions = {}): IterableStream<Message> {
-    return iterable(
-      this.#messages.subscribe({ bufferSize: this.#o.messageBufferSize, ...options }),
-    );
+  get readable(): ReadableStream<Message> {
+    return this.#inbox.readable;
+  }
+
+  /**
+   * The send side as a stream: strings go as text messages, bytes as binary,
+   * through the send queue (so they wait out reconnects under the `buffer`
+   * policy). A write resolves as soon as the queue takes the message and
+   * waits while the queue is full, which is the stream's backpressure; a
+   * failed send errors the stream. Closing it closes the client. Do not
+   * modify bytes after writing them.
+   *
+   * @example Pipe orders into the client
+   * ```ts
+   * import { WebSocketClient } from "@sluice/net";
+   * const client = new WebSocketClient("ws://127.0.0.1:9001/");
+   * void client.run();
+   * const orders = ReadableStream.from([JSON.stringify({ buy: 1 }), JSON.stringify({ sell: 2 })]);
+   * await orders.pipeTo(client.writable, { preventClose: true });
+   * ```
+   */
+  get writable(): WritableStream<Outgoing> {
+    this.#writable ??= new WritableStream<Outgoing>({
+      write: (message, controller) => {
+        const sent = this.#queue.send(message);
+        sent.catch((e) => controller.error(e));
+        // Waiting for room is backpressure; a message the queue took goes on its own.
+        if (this.#queue.waiting > 0) return sent;
+      },
+      close: () => this.close(),
+      abort: () => this.close(),
+    });
+    return this.#writable;
+  }
+
+  /**
+   * The messages of {@link WebSocketClient.readable} as an async iterable:
+   * a thin view of that one stream, so only one reader at a time (the
+   * messages that arrived before the first read are included).
+   *
+   * @returns `readable`, also async-iterable.
+   * @throws {TypeError} When `readable` is already being read; `tee()` it for several consumers.
+   */
+  messages(): IterableStream<Message> {
+    const stream = this.#inbox.readable;
+    if (stream.locked) {
+      throw new TypeError(
+        "messages() is a view of client.readable, which is already being read: " +
+          "use client.readable.tee() for several consumers",
+      );
+    }
+    return iterable(stream);
   }
 
   /**
@@ -415,9 +478,9 @@ export class WebSocketClient {
       recv: () => attemptCall(() => ws.recv()),
       forward: (message) => {
         // Held until the connection is up: bounded like a subscriber's buffer.
-        if (early.length >= this.#o.messageBufferSize) {
+        if (early.length >= this.#o.maxBufferedMessages) {
           throw new RangeError(
-            `more than messageBufferSize (${this.#o.messageBufferSize}) messages arrived before ` +
+            `more than maxBufferedMessages (${this.#o.maxBufferedMessages}) messages arrived before ` +
               `the handshakes completed`,
           );
         }
@@ -452,7 +515,7 @@ export class WebSocketClient {
       info,
       clock,
       queue: this.#queue,
-      messages: this.#messages,
+      inbox: this.#inbox,
       extensions: this.#o.extensions,
       early,
       pingIntervalMs: this.#o.pingIntervalMs,
@@ -537,7 +600,7 @@ export class WebSocketClient {
     const rejected = this.#queue.close(stopped);
     this.#state.closed();
     this.#emitClosed({ reason: "notRetryable", error, ...rejected });
-    this.#messages.close();
+    this.#inbox.close();
     return error;
   }
 
@@ -553,14 +616,14 @@ export class WebSocketClient {
     const rejected = this.#queue.close(gaveUp);
     this.#state.closed();
     this.#emitClosed({ reason: "gaveUp", error, ...rejected });
-    this.#messages.close();
+    this.#inbox.close();
     return gaveUp;
   }
 
   #finish(reason: "shutdown"): void {
     if (this.#state.status !== "closed") this.#state.closed();
     this.#emitClosed({ reason, ...this.#rejectedAtStop });
-    this.#messages.close();
+    this.#inbox.close();
   }
 
   #emitClosed(

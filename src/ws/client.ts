@@ -224,7 +224,7 @@ function retryableStatus(status: number): boolean {
 /** The start of a refusal's body as one line of text: up to 200 characters, controls removed. */
 function bodyText(body: Uint8Array): string {
   const text = new TextDecoder().decode(body.subarray(0, 800))
-    .replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
+    .replace(/\p{Cc}+/gu, " ").trim();
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 

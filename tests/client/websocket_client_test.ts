@@ -78,30 +78,33 @@ describe("WebSocketClient", () => {
     });
   });
 
-  test("several messages() subscribers each get every message, in order, as owned copies", async () => {
+  test("readable keeps what arrives before the first read; tee() gives two consumers every message, in order, as owned copies", async () => {
     await withServer(async (_server, url) => {
       const client = new WebSocketClient(url, { handshakers: feedHandshakers(), pingIntervalMs: 0 });
-      const a = client.messages();
-      const b = client.messages();
-      const collect = async (s: AsyncIterable<Message>) => {
-        const out: Message[] = [];
-        for await (const m of s) out.push(m);
-        return out;
-      };
-      const got = [collect(a), collect(b)];
       const running = client.run();
       await client.send('{"type":"burst","n":50,"size":40}');
-      const third = client.messages();
-      const reader = third.getReader();
-      const firstOfThird = reader.read();
-      await until(() => client.state().connectedForMs !== null, "connected");
       await client.send('{"type":"echo","text":"last"}');
-      const r = await firstOfThird;
-      reader.releaseLock();
-      await new Promise((res) => setTimeout(res, 100));
+      // Nothing reads yet: the messages wait in the client's buffer.
+      await until(() => client.state().connectedForMs !== null, "connected");
+      await new Promise((res) => setTimeout(res, 150));
+      const [a, b] = client.readable.tee();
+      assert.throws(() => client.messages(), /already being read: use client\.readable\.tee\(\)/);
+      const collect = async (stream: ReadableStream<Message>) => {
+        const out: Message[] = [];
+        const reader = stream.getReader();
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) return out;
+          out.push(r.value);
+          if (r.value.type === "text" && r.value.text === "last") {
+            reader.releaseLock();
+            return out;
+          }
+        }
+      };
+      const [ma, mb] = await Promise.all([collect(a), collect(b)]);
       await client.close();
       await running;
-      const [ma, mb] = await Promise.all(got);
       const expected = [...Array.from({ length: 50 }, (_, i) => `b:${i + 1}:`), "last"];
       assert.deepEqual(texts(ma).map((t) => t.replace(/x+$/, "")), expected);
       assert.deepEqual(texts(mb), texts(ma));
@@ -110,7 +113,83 @@ describe("WebSocketClient", () => {
         assert.ok(m.type === "text" && m.data.byteOffset === 0);
         assert.equal(m.data.buffer.byteLength, m.data.byteLength);
       }
-      assert.ok(r.value?.type === "text", "a late subscriber gets what arrives after it subscribed");
+    });
+  });
+
+  test("a reader that holds back stops the socket reads (maxBufferedMessages) without losing a message or tripping the heartbeat", async () => {
+    await withServer(async (_server, url) => {
+      const client = new WebSocketClient(url, {
+        handshakers: feedHandshakers(),
+        pingIntervalMs: 20,
+        pongTimeoutMs: 60,
+        receiveTimeoutMs: 80,
+        maxBufferedMessages: 4,
+      });
+      const rec = recordEvents(client.events());
+      const running = client.run();
+      await client.send('{"type":"burst","n":300,"size":2000}');
+      await client.send('{"type":"echo","text":"last"}');
+      await rec.waitFor((e) => e.type === "connected");
+      // Hold back far longer than the pong and receive timeouts.
+      await new Promise((res) => setTimeout(res, 400));
+      const got: string[] = [];
+      const parse = new TransformStream<Message, string>({
+        transform(m, out) {
+          if (m.type === "text") out.enqueue(m.text.replace(/x+$/, ""));
+        },
+      });
+      const sink = new WritableStream<string>({
+        write(text) {
+          got.push(text);
+          if (text === "last") void client.close();
+        },
+      });
+      // Bounded: a drop (the heartbeat tripping) would never bring "last" again.
+      const guard = setTimeout(() => void client.close(), 10_000);
+      const dropped = client.events().getReader();
+      void (async () => {
+        for (;;) {
+          const r = await dropped.read();
+          if (r.done || r.value.type === "disconnected") return void client.close();
+        }
+      })();
+      await client.readable.pipeThrough(parse).pipeTo(sink);
+      clearTimeout(guard);
+      await running;
+      assert.deepEqual(got, [...Array.from({ length: 300 }, (_, i) => `b:${i + 1}:`), "last"]);
+      assert.equal(rec.events.filter((e) => e.type === "disconnected").length, 1, "only the final close");
+      assert.equal(rec.events.filter((e) => e.type === "connected").length, 1, "no reconnect");
+    });
+  });
+
+  test("client.writable: piped messages go through the queue in order; a full queue holds the pipe back", async () => {
+    await withServer(async (_server, url) => {
+      const client = new WebSocketClient(url, {
+        handshakers: feedHandshakers(),
+        pingIntervalMs: 0,
+        sendQueueCapacity: 4,
+      });
+      const running = client.run();
+      const n = 200;
+      const source = new ReadableStream<string>({
+        start(c) {
+          for (let i = 0; i < n; i++) c.enqueue(JSON.stringify({ type: "echo", text: `m${i}` }));
+          c.close();
+        },
+      });
+      const echoed: string[] = [];
+      const reading = (async () => {
+        for await (const m of client.messages()) {
+          if (m.type !== "text") continue;
+          echoed.push(m.text);
+          if (echoed.length === n) break;
+        }
+      })();
+      await source.pipeTo(client.writable, { preventClose: true });
+      await reading;
+      await client.close();
+      await running;
+      assert.deepEqual(echoed, Array.from({ length: n }, (_, i) => `m${i}`));
     });
   });
 
@@ -405,7 +484,7 @@ describe("WebSocketClient", () => {
     });
   });
 
-  test("more messages before the handshakes complete than messageBufferSize fail the attempt", async () => {
+  test("more messages before the handshakes complete than maxBufferedMessages fail the attempt", async () => {
     await withServer(async (_server, url) => {
       const flood = {
         name: "flood",
@@ -419,7 +498,7 @@ describe("WebSocketClient", () => {
       };
       const client = new WebSocketClient(url, {
         handshakers: [flood],
-        messageBufferSize: 8,
+        maxBufferedMessages: 8,
         retry: noRetry(),
         pingIntervalMs: 0,
       });
@@ -429,7 +508,7 @@ describe("WebSocketClient", () => {
       const failed = rec.events.find((e) => e.type === "handshakeFailed");
       assert.ok(failed?.type === "handshakeFailed");
       assert.equal((failed.error as { code?: string }).code, "CLIENT_HANDSHAKE_FAILED");
-      assert.match(String((failed.error as Error).message), /messageBufferSize \(8\)/);
+      assert.match(String((failed.error as Error).message), /maxBufferedMessages \(8\)/);
     });
   });
 
