@@ -591,16 +591,12 @@ export class WebSocketClient {
 
   /** Ends the client on a failure retrying cannot fix: `run()` rejects with the failure itself. */
   #notRetryable(error: unknown): unknown {
-    const stopped = new ClientClosed(
+    this.#stopFor("notRetryable", error, new ClientClosed(
       ClientErrorCode.NotRetryable,
       `the client stopped: ${describe(error)} (not retryable; pass \`retryable: () => true\` ` +
         "to leave the decision to the retry strategy)",
       { cause: error },
-    );
-    const rejected = this.#queue.close(stopped);
-    this.#state.closed();
-    this.#emitClosed({ reason: "notRetryable", error, ...rejected });
-    this.#inbox.close();
+    ));
     return error;
   }
 
@@ -613,11 +609,16 @@ export class WebSocketClient {
       `${why}; last error: ${describe(error)}`,
       { cause: error },
     );
-    const rejected = this.#queue.close(gaveUp);
-    this.#state.closed();
-    this.#emitClosed({ reason: "gaveUp", error, ...rejected });
-    this.#inbox.close();
+    this.#stopFor("gaveUp", error, gaveUp);
     return gaveUp;
+  }
+
+  /** Stops for good after `error`: queued sends are rejected with `stopped`, streams end. */
+  #stopFor(reason: "gaveUp" | "notRetryable", error: unknown, stopped: ClientClosed): void {
+    const rejected = this.#queue.close(stopped);
+    this.#state.closed();
+    this.#emitClosed({ reason, error, ...rejected });
+    this.#inbox.close();
   }
 
   #finish(reason: "shutdown"): void {

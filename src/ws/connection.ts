@@ -124,7 +124,7 @@ function toResult(value: Message | null): IteratorResult<Message, undefined> {
 interface Settings {
   readonly readTimeout: number;
   readonly closeTimeout: number;
-  readonly pingTimeout: number;
+  readonly pingTimeoutMs: number;
   readonly autoPong: boolean;
   readonly highWater: number;
   readonly maxFrame: number;
@@ -155,7 +155,7 @@ export function settingsOf(options: WebSocketOptions): Settings {
   s = Object.freeze({
     readTimeout: timeoutOption("readTimeout", options.readTimeout, 0),
     closeTimeout: timeoutOption("closeTimeout", options.closeTimeout, 5000),
-    pingTimeout: timeoutOption("pingTimeoutMs", options.pingTimeoutMs, 30_000),
+    pingTimeoutMs: timeoutOption("pingTimeoutMs", options.pingTimeoutMs, 30_000),
     autoPong: options.autoPong ?? true,
     highWater: hwm,
     maxFrame: options.maxFrameSize ?? Infinity,
@@ -854,7 +854,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     this.#enqueueControl("ping", payload);
     const done = deferred<number>();
     const pending: PendingPing = { data: payload, sentAt: performance.now(), done, timer: undefined };
-    const limit = this.#cfg.pingTimeout;
+    const limit = this.#cfg.pingTimeoutMs;
     if (limit > 0 && limit !== Infinity) {
       pending.timer = setTimeout(() => this.#pingTimedOut(pending), Math.min(limit, MAX_TIMER_MS));
     }
@@ -868,7 +868,7 @@ export class WebSocketConnectionImpl implements WebSocketConnection {
     const i = pings === null ? -1 : pings.indexOf(pending);
     if (i < 0) return;
     pings!.splice(i, 1);
-    const limit = this.#cfg.pingTimeout;
+    const limit = this.#cfg.pingTimeoutMs;
     const unread = !this.#reading && this.#listener === null && this.#waiter === null;
     pending.done.reject(
       new TimeoutError(
